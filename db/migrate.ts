@@ -1,0 +1,27 @@
+/**
+ * Runs knex migrations from a static list (no file globbing, so it works the same under ts-jest, tsx
+ * and a compiled build) and mirrors the policy module's versions into `policy_versions`.
+ */
+import type { Knex } from 'knex';
+import { POLICY_VERSIONS } from '../policy/policy';
+import * as m001 from './migrations/001_core';
+
+const MIGRATIONS: Record<string, { up(k: Knex): Promise<void>; down(k: Knex): Promise<void> }> = {
+  '001_core': m001,
+};
+
+const source: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(MIGRATIONS).sort(),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => MIGRATIONS[name]!,
+};
+
+export async function migrateLatest(db: Knex): Promise<void> {
+  await db.migrate.latest({ migrationSource: source });
+  for (const p of POLICY_VERSIONS) {
+    await db('policy_versions')
+      .insert({ version: p.version, effective_from: p.effectiveFrom, params: JSON.stringify(p) })
+      .onConflict('version')
+      .ignore();
+  }
+}

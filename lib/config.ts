@@ -1,0 +1,27 @@
+/** Process configuration, read once from the environment. Every variable is listed in README.md. */
+export interface Config {
+  databaseUrl?: string;
+  temporalAddress?: string;
+  temporalNamespace: string;
+  apiPort: number;
+  /** 32-byte key (hex or base64) for the keyed hash of resident ID numbers. */
+  personRefKey: string;
+  /** 32-byte key (hex or base64) encrypting personal data at rest. */
+  piiKey: string;
+  logLevel: string;
+}
+
+/** Development-only keys; `npm start` replaces them with keys generated under `.data/` on first run. */
+const DEV_KEY = '0'.repeat(64);
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  return {
+    databaseUrl: env.DATABASE_URL || undefined,
+    temporalAddress: env.TEMPORAL_ADDRESS || undefined,
+    temporalNamespace: env.TEMPORAL_NAMESPACE || 'default',
+    apiPort: Number(env.PORT || env.API_PORT || 3000),
+    personRefKey: env.PERSON_REF_KEY || DEV_KEY,
+    piiKey: env.PII_KEY || DEV_KEY,
+    logLevel: env.LOG_LEVEL || 'info',
+  };
+}

@@ -1,0 +1,50 @@
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { createActivities } from '../../activities/voucher-activities';
+import { createDb, type Db } from '../../db/connection';
+import { executableFor } from '../../lib/temporal-binaries';
+import { Pii } from '../../lib/pii';
+import { registerSearchAttributes } from '../../lib/search-attributes';
+
+export function testDb(): Db {
+  const url = process.env.TEST_DATABASE_URL;
+  if (!url) throw new Error('TEST_DATABASE_URL is not set: run the tests through `npm test`');
+  return createDb(url, { max: 5 });
+}
+
+export const testPii = new Pii({ personRefKey: '1'.repeat(64), piiKey: '2'.repeat(64) });
+
+let runtimeInstalled = false;
+/** Quiet SDK logs in tests (warnings and errors only). */
+export function quietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+  } catch {
+    /* already installed by another helper in this worker */
+  }
+}
+
+export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  quietRuntime();
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: executableFor(process.env.TEMPORAL_TEST_SERVER_PATH) },
+  });
+  await registerSearchAttributes(env.connection, env.namespace ?? 'default');
+  return env;
+}
+
+export function uniqueTaskQueue(name: string): string {
+  return `${name}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+export async function testWorker(env: TestWorkflowEnvironment, db: Db, taskQueue: string, activities?: object): Promise<Worker> {
+  const bundle = process.env.TEST_WORKFLOW_BUNDLE;
+  return Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: require.resolve('../../workflows') }),
+    activities: activities ?? createActivities({ db }),
+  });
+}

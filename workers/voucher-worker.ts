@@ -1,0 +1,30 @@
+/** Builds the voucher worker: workflows from `workflows/`, activities bound to injected dependencies. */
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities } from '../activities/voucher-activities';
+import type { Db } from '../db/connection';
+import { VOUCHER_TASK_QUEUE } from '../workflows/voucher/contract';
+
+export interface VoucherWorkerDeps {
+  connection: NativeConnection;
+  namespace?: string;
+  db: Db;
+  taskQueue?: string;
+  /** A prebuilt bundle (tests, production images); otherwise `workflows/` is bundled at start. */
+  workflowBundlePath?: string;
+  options?: Partial<WorkerOptions>;
+}
+
+export function workflowSource(bundlePath?: string): Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle'> {
+  return bundlePath ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: require.resolve('../workflows') };
+}
+
+export async function createVoucherWorker(d: VoucherWorkerDeps): Promise<Worker> {
+  return Worker.create({
+    connection: d.connection,
+    namespace: d.namespace ?? 'default',
+    taskQueue: d.taskQueue ?? VOUCHER_TASK_QUEUE,
+    ...workflowSource(d.workflowBundlePath),
+    activities: createActivities({ db: d.db }),
+    ...d.options,
+  });
+}

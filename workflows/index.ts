@@ -1,0 +1,2 @@
+/** Every workflow the voucher worker registers. */
+export { voucherWorkflow } from './voucher/workflow';

@@ -1,0 +1,165 @@
+/**
+ * The voucher domain's contract: task queue, ID helper, statuses, inputs and results. Pure types and
+ * constants, imported by the workflow, the activities, the worker and the API alike.
+ */
+import type { PolicyParams } from '../../policy/policy';
+
+export const VOUCHER_TASK_QUEUE = 'vouchers';
+
+/** Workflow ID of a voucher. Voucher numbers carry no personal data, so neither does the ID. */
+export function voucherWorkflowId(voucherNo: string): string {
+  return `Voucher:${voucherNo}`;
+}
+
+export const VOUCHER_NO_PATTERN = /^SX[0-9]{6}[0-9]{4}[0-9]{6}$/;
+
+export type VoucherType = 'general' | 'directed';
+
+export const VoucherStatus = {
+  Issued: 'issued',
+  Activated: 'activated',
+  InTraining: 'in_training',
+  Completed: 'completed',
+  Settled: 'settled',
+  Rejected: 'rejected',
+  Expired: 'expired',
+  Revoked: 'revoked',
+} as const;
+export type VoucherStatus = (typeof VoucherStatus)[keyof typeof VoucherStatus];
+
+export const TERMINAL_STATUSES: readonly VoucherStatus[] = ['settled', 'rejected', 'expired', 'revoked'];
+
+/** Input captured at issue; never changes for the life of the voucher. */
+export interface VoucherInput {
+  voucherNo: string;
+  type: VoucherType;
+  issuerDistrict: string;
+  /** Keyed hash (HMAC) of the holder's resident ID number: a pseudonym, never the number itself. */
+  personRef: string;
+  /** Directed vouchers may fix an occupation (工种) code. */
+  occupationCode?: string;
+  priorityGroups: string[];
+  /** When the holder obtained the voucher (epoch ms); the activation clock starts here (R3.1). */
+  obtainedAt: number;
+  /** The policy in force at issue, captured whole. */
+  policy: PolicyParams;
+}
+
+export interface PlannedSession {
+  sessionId: string;
+  startsAt: number;
+  endsAt: number;
+  /** Class time of the session in minutes (a class hour is a fixed number of them). */
+  minutes: number;
+}
+
+export interface ClassPlan {
+  classId: string;
+  institutionId: string;
+  occupationCode: string;
+  level: string;
+  trainingKind: 'certificate' | 'project' | 'special';
+  sessions: PlannedSession[];
+}
+
+export interface ActivateRequest {
+  /** Channel the holder activates through (for the record). */
+  channel?: string;
+}
+
+export interface EnrolRequest {
+  classId: string;
+  institutionId: string;
+  /** The institution's own eligibility review of the holder (R3.7), recorded with the enrolment. */
+  review: { passed: boolean; note?: string };
+}
+
+export interface CheckInSignal {
+  sessionId: string;
+  /** Verified minutes for this session (offline: the session's minutes; online: reported learning time). */
+  verifiedMinutes: number;
+  at: number;
+}
+
+export interface CompleteSignal {
+  assessmentPassed: boolean;
+  /** General vouchers: the certificate obtained (R3.8); matched against the certificate registry. */
+  certificateNo?: string;
+}
+
+export interface RevokeSignal {
+  reason: string;
+  by: string;
+}
+
+export type SettlementOutcome = 'approved' | 'rejected';
+
+export interface SettlementResult {
+  outcome: SettlementOutcome;
+  /** Machine-readable reason for a rejection, with the rule that decided it. */
+  reason?: string;
+  rule?: string;
+  amountFen?: number;
+  payerDistrict?: string;
+  payeeType?: 'institution' | 'person';
+  payeeRef?: string;
+  fundingSource?: string;
+  paymentRoute?: string;
+  decidedAt: number;
+}
+
+export interface SessionProgress {
+  sessionId: string;
+  minutes: number;
+  verifiedMinutes: number;
+}
+
+/** The full state of a voucher, as its query returns it and its read model stores it. */
+export interface VoucherSnapshot {
+  revision: number;
+  voucherNo: string;
+  type: VoucherType;
+  status: VoucherStatus;
+  issuerDistrict: string;
+  personRef: string;
+  occupationCode?: string;
+  priorityGroups: string[];
+  policyVersion: string;
+  obtainedAt: number;
+  activationDeadline: number;
+  activatedAt?: number;
+  activationYear?: number;
+  useDeadline?: number;
+  enrolledAt?: number;
+  classPlan?: ClassPlan;
+  sessions: SessionProgress[];
+  attendedMinutes: number;
+  totalMinutes: number;
+  /** Verified minutes / planned minutes, in percent with two decimals (display only; decisions use integers). */
+  checkInRate: number;
+  completedAt?: number;
+  assessmentPassed?: boolean;
+  certificateNo?: string;
+  settlement?: SettlementResult;
+  endedAt?: number;
+  endReason?: string;
+}
+
+/** Refusal reasons an Update or the API returns, each with the rule behind it where one applies. */
+export const Refusal = {
+  NotIssued: { code: 'VOUCHER_NOT_AWAITING_ACTIVATION', rule: 'R3.1' },
+  ActivationWindowClosed: { code: 'ACTIVATION_WINDOW_CLOSED', rule: 'R3.1' },
+  QuotaUsed: { code: 'ANNUAL_QUOTA_USED', rule: 'R3.4' },
+  NotActive: { code: 'VOUCHER_NOT_ACTIVE', rule: 'R3.2' },
+  UseWindowClosed: { code: 'USE_WINDOW_CLOSED', rule: 'R3.2' },
+  OccupationMismatch: { code: 'OCCUPATION_MISMATCH', rule: 'R3.7' },
+  ClassNotFound: { code: 'CLASS_NOT_FOUND', rule: undefined },
+  InstitutionMismatch: { code: 'CLASS_OF_ANOTHER_INSTITUTION', rule: undefined },
+  InstitutionNotApproved: { code: 'INSTITUTION_NOT_APPROVED', rule: 'R4.1' },
+  InstitutionUnderRectification: { code: 'INSTITUTION_UNDER_RECTIFICATION', rule: 'R4.4' },
+  ClassStartedNotOnRoster: { code: 'CLASS_STARTED_NOT_ON_ROSTER', rule: 'R4.2' },
+  ClassFull: { code: 'CLASS_FULL', rule: undefined },
+  ReviewFailed: { code: 'INSTITUTION_REVIEW_FAILED', rule: 'R3.7' },
+  EnrolmentInProgress: { code: 'ACTION_IN_PROGRESS', rule: undefined },
+} as const;
+export type RefusalCode = (typeof Refusal)[keyof typeof Refusal]['code'];

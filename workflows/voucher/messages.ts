@@ -1,0 +1,17 @@
+/** Signals, updates and queries of the voucher workflow; the API imports these for type safety. */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type {
+  ActivateRequest,
+  CheckInSignal,
+  CompleteSignal,
+  EnrolRequest,
+  RevokeSignal,
+  VoucherSnapshot,
+} from './contract';
+
+export const activateUpdate = defineUpdate<VoucherSnapshot, [ActivateRequest]>('activate');
+export const enrolUpdate = defineUpdate<VoucherSnapshot, [EnrolRequest]>('enrol');
+export const checkInSignal = defineSignal<[CheckInSignal]>('checkIn');
+export const completeSignal = defineSignal<[CompleteSignal]>('complete');
+export const revokeSignal = defineSignal<[RevokeSignal]>('revoke');
+export const stateQuery = defineQuery<VoucherSnapshot>('state');

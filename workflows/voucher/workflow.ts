@@ -1,0 +1,336 @@
+/**
+ * One durable workflow per voucher: it waits for activation and use against the policy's deadlines,
+ * counts check-ins, and settles when training ends.
+ *
+ *   issued ──activate──▶ activated ──enrol──▶ in_training ──complete──▶ completed ──▶ settled | rejected
+ *     │                     │                     │
+ *     └─deadline─▶ expired ◀┘                     │        (revoke from any non-final state ─▶ revoked)
+ */
+import {
+  ApplicationFailure,
+  condition,
+  log,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
+import type { VoucherActivities } from '../../activities/voucher-activities';
+import { addCalendarMonths, localYear, minusCalendarDays } from '../../policy/calendar';
+import {
+  Refusal,
+  TERMINAL_STATUSES,
+  VoucherStatus,
+  type ActivateRequest,
+  type CheckInSignal,
+  type CompleteSignal,
+  type EnrolRequest,
+  type RevokeSignal,
+  type VoucherInput,
+  type VoucherSnapshot,
+} from './contract';
+import { activateUpdate, checkInSignal, completeSignal, enrolUpdate, revokeSignal, stateQuery } from './messages';
+import {
+  ActivationDeadlineKey,
+  CheckInRateKey,
+  InstitutionIdKey,
+  IssuerDistrictKey,
+  OccupationCodeKey,
+  UseDeadlineKey,
+  VoucherStatusKey,
+  VoucherTypeKey,
+} from './search-attributes';
+
+const acts = proxyActivities<VoucherActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute', backoffCoefficient: 2 },
+});
+
+/** Projections of state into the read model: cheap, frequent, retried forever. */
+const projection = proxyLocalActivities<VoucherActivities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '500 milliseconds', maximumInterval: '30 seconds' },
+});
+
+function refuse(r: { code: string; rule?: string }, detail?: string): never {
+  throw ApplicationFailure.create({
+    type: r.code,
+    message: detail ? `${r.code}: ${detail}` : r.code,
+    nonRetryable: true,
+    details: [{ code: r.code, rule: r.rule ?? null }],
+  });
+}
+
+export async function voucherWorkflow(input: VoucherInput): Promise<VoucherSnapshot> {
+  const { policy } = input;
+  const zone = policy.timeZone;
+  const s: VoucherSnapshot = {
+    revision: 0,
+    voucherNo: input.voucherNo,
+    type: input.type,
+    status: VoucherStatus.Issued,
+    issuerDistrict: input.issuerDistrict,
+    personRef: input.personRef,
+    occupationCode: input.occupationCode,
+    priorityGroups: input.priorityGroups,
+    policyVersion: policy.version,
+    obtainedAt: input.obtainedAt,
+    // R3.1: activation within N calendar months of obtaining the voucher.
+    activationDeadline: addCalendarMonths(input.obtainedAt, policy.activationWindowMonths, zone),
+    sessions: [],
+    attendedMinutes: 0,
+    totalMinutes: 0,
+    checkInRate: 0,
+  };
+  /** An Update handler that is waiting on an activity; other state-changing messages wait for it. */
+  let busy = false;
+  let pendingCompletion: CompleteSignal | undefined;
+  /** A revoke that arrived while an Update was mid-flight; applied as soon as it finishes. */
+  let pendingRevoke: RevokeSignal | undefined;
+
+  const isFinal = () => TERMINAL_STATUSES.includes(s.status);
+
+  let dirty = true;
+  function touch(): void {
+    s.revision += 1;
+    dirty = true;
+  }
+
+  function searchAttributes(): SearchAttributeUpdatePair[] {
+    const pairs: SearchAttributeUpdatePair[] = [
+      { key: VoucherTypeKey, value: s.type },
+      { key: VoucherStatusKey, value: s.status },
+      { key: IssuerDistrictKey, value: s.issuerDistrict },
+      { key: ActivationDeadlineKey, value: new Date(s.activationDeadline) },
+      { key: CheckInRateKey, value: s.checkInRate },
+    ];
+    const occupation = s.classPlan?.occupationCode ?? s.occupationCode;
+    if (occupation) pairs.push({ key: OccupationCodeKey, value: occupation });
+    if (s.classPlan) pairs.push({ key: InstitutionIdKey, value: s.classPlan.institutionId });
+    if (s.useDeadline !== undefined) pairs.push({ key: UseDeadlineKey, value: new Date(s.useDeadline) });
+    return pairs;
+  }
+
+  /** Publishes the current state: search attributes and the database read model. */
+  async function publish(): Promise<void> {
+    if (!dirty) return;
+    dirty = false;
+    upsertSearchAttributes(searchAttributes());
+    await projection.projectVoucher({ ...s });
+  }
+
+  setHandler(stateQuery, () => ({ ...s }));
+
+  // ---- activation (R3.1, R3.4) -------------------------------------------------------------
+  setHandler(
+    activateUpdate,
+    async (_req: ActivateRequest) => {
+      busy = true;
+      try {
+        const now = Date.now();
+        const year = localYear(now, zone);
+        // R3.4: the per-person-per-year quota is held by the database (unique person + year + slot).
+        const quota = await acts.takeActivationQuota({
+          personRef: input.personRef,
+          year,
+          voucherNo: input.voucherNo,
+          limit: policy.vouchersPerPersonPerYear,
+        });
+        if (!quota.granted) refuse(Refusal.QuotaUsed, `quota for ${year} held by another voucher`);
+        s.status = VoucherStatus.Activated;
+        s.activatedAt = now;
+        s.activationYear = year;
+        // R3.2: use within N calendar months of activation.
+        s.useDeadline = addCalendarMonths(now, policy.useValidityMonths, zone);
+        touch();
+        await publish();
+        return { ...s };
+      } finally {
+        busy = false;
+        if (pendingRevoke) applyRevoke(pendingRevoke);
+      }
+    },
+    {
+      validator: (_req: ActivateRequest) => {
+        if (busy) refuse(Refusal.EnrolmentInProgress);
+        if (s.status !== VoucherStatus.Issued) refuse(Refusal.NotIssued, `status is ${s.status}`);
+        if (Date.now() >= s.activationDeadline) refuse(Refusal.ActivationWindowClosed);
+      },
+    },
+  );
+
+  // ---- use = enrolment (R3.2, R3.6, R3.7) --------------------------------------------------
+  setHandler(
+    enrolUpdate,
+    async (req: EnrolRequest) => {
+      busy = true;
+      try {
+        const check = await acts.enrolInClass({
+          voucherNo: input.voucherNo,
+          voucherType: input.type,
+          personRef: input.personRef,
+          occupationCode: input.occupationCode,
+          classId: req.classId,
+          institutionId: req.institutionId,
+          review: req.review,
+          at: Date.now(),
+        });
+        if (!check.ok) refuse({ code: check.code, rule: check.rule }, check.detail);
+        s.status = VoucherStatus.InTraining;
+        s.enrolledAt = Date.now();
+        s.classPlan = check.plan;
+        s.sessions = check.plan.sessions.map((x) => ({ sessionId: x.sessionId, minutes: x.minutes, verifiedMinutes: 0 }));
+        s.totalMinutes = s.sessions.reduce((a, x) => a + x.minutes, 0);
+        touch();
+        await publish();
+        return { ...s };
+      } finally {
+        busy = false;
+        if (pendingRevoke) applyRevoke(pendingRevoke);
+      }
+    },
+    {
+      validator: (req: EnrolRequest) => {
+        if (busy) refuse(Refusal.EnrolmentInProgress);
+        if (s.status !== VoucherStatus.Activated) refuse(Refusal.NotActive, `status is ${s.status}`);
+        if (s.useDeadline !== undefined && Date.now() >= s.useDeadline) refuse(Refusal.UseWindowClosed);
+        if (!req || typeof req.classId !== 'string' || typeof req.institutionId !== 'string' || !req.review) {
+          throw new Error('enrol needs classId, institutionId and review');
+        }
+        if (!req.review.passed) refuse(Refusal.ReviewFailed);
+      },
+    },
+  );
+
+  // ---- check-ins (R3.10): deduplicated by session id ---------------------------------------
+  setHandler(checkInSignal, (c: CheckInSignal) => {
+    if (s.status !== VoucherStatus.InTraining) return;
+    const session = s.sessions.find((x) => x.sessionId === c.sessionId);
+    if (!session || session.verifiedMinutes > 0) return;
+    const minutes = Math.max(0, Math.min(session.minutes, Math.floor(c.verifiedMinutes)));
+    if (minutes === 0) return;
+    session.verifiedMinutes = minutes;
+    s.attendedMinutes += minutes;
+    s.checkInRate = s.totalMinutes === 0 ? 0 : Math.floor((s.attendedMinutes * 10000) / s.totalMinutes) / 100;
+    touch();
+  });
+
+  setHandler(completeSignal, (c: CompleteSignal) => {
+    if (s.status !== VoucherStatus.InTraining || pendingCompletion) return;
+    pendingCompletion = c;
+  });
+
+  function applyRevoke(r: RevokeSignal): void {
+    if (isFinal() || s.status === VoucherStatus.Completed) return;
+    s.status = VoucherStatus.Revoked;
+    s.endedAt = Date.now();
+    s.endReason = `revoked: ${r.reason}`;
+    touch();
+  }
+
+  setHandler(revokeSignal, (r: RevokeSignal) => {
+    if (busy) pendingRevoke = r;
+    else applyRevoke(r);
+  });
+
+  await publish();
+
+  /**
+   * Waits in `status` until it changes or `deadline` passes, writing each reminder on the way
+   * (one outbox row per reminder, keyed by voucher + kind). Returns true if the deadline passed.
+   */
+  async function waitWithReminders(status: VoucherStatus, deadline: number, kind: 'activation' | 'use'): Promise<boolean> {
+    const reminders = [...policy.reminderDaysBeforeDeadline]
+      .sort((a, b) => b - a)
+      .map((days) => ({ days, at: minusCalendarDays(deadline, days, zone) }));
+    for (;;) {
+      const changed = () => s.status !== status || dirty;
+      const next = reminders.find((r) => r.at > Date.now());
+      const wakeAt = next ? next.at : deadline;
+      const left = wakeAt - Date.now();
+      if (left > 0) {
+        const signalled = await condition(changed, left);
+        if (signalled) {
+          await publish();
+          if (s.status !== status) return false;
+          continue;
+        }
+      }
+      if (next && Date.now() >= next.at && Date.now() < deadline) {
+        await acts.queueReminder({
+          voucherNo: input.voucherNo,
+          personRef: input.personRef,
+          kind: `${kind}-deadline-${next.days}d`,
+          deadline,
+        });
+        continue;
+      }
+      if (Date.now() >= deadline) {
+        // A refused or in-flight Update may still be finishing: let it settle before deciding.
+        await condition(() => !busy);
+        await publish();
+        return s.status === status;
+      }
+    }
+  }
+
+  // ---- phase 1: issued, waiting for activation (R3.1, R3.3) ---------------------------------
+  if (await waitWithReminders(VoucherStatus.Issued, s.activationDeadline, 'activation')) {
+    s.status = VoucherStatus.Expired;
+    s.endedAt = Date.now();
+    s.endReason = 'NOT_ACTIVATED_IN_TIME (R3.3)';
+    touch();
+  }
+
+  // ---- phase 2: activated, waiting for use (R3.2, R3.3) -------------------------------------
+  if (s.status === VoucherStatus.Activated && s.useDeadline !== undefined) {
+    if (await waitWithReminders(VoucherStatus.Activated, s.useDeadline, 'use')) {
+      s.status = VoucherStatus.Expired;
+      s.endedAt = Date.now();
+      s.endReason = 'NOT_USED_IN_TIME (R3.3)';
+      touch();
+    }
+  }
+
+  // ---- phase 3: in training until completion (no expiry while training runs, R3.2 reading) ---
+  while (s.status === VoucherStatus.InTraining && !pendingCompletion) {
+    await condition(() => dirty || !!pendingCompletion || s.status !== VoucherStatus.InTraining);
+    await publish();
+  }
+
+  // ---- phase 4: settlement (R3.8–R3.10) -----------------------------------------------------
+  if (s.status === VoucherStatus.InTraining && pendingCompletion && s.classPlan) {
+    s.status = VoucherStatus.Completed;
+    s.completedAt = Date.now();
+    s.assessmentPassed = pendingCompletion.assessmentPassed;
+    s.certificateNo = pendingCompletion.certificateNo;
+    touch();
+    await publish();
+    const result = await acts.settleVoucher({
+      voucherNo: input.voucherNo,
+      type: input.type,
+      issuerDistrict: input.issuerDistrict,
+      personRef: input.personRef,
+      classPlan: s.classPlan,
+      attendedMinutes: s.attendedMinutes,
+      totalMinutes: s.totalMinutes,
+      assessmentPassed: pendingCompletion.assessmentPassed,
+      certificateNo: pendingCompletion.certificateNo,
+      completedAt: s.completedAt,
+      checkInRateThresholdPct: policy.checkInRateThresholdPct,
+      policyVersion: policy.version,
+      timeZone: zone,
+    });
+    s.settlement = result;
+    s.status = result.outcome === 'approved' ? VoucherStatus.Settled : VoucherStatus.Rejected;
+    s.endedAt = Date.now();
+    s.endReason = result.reason;
+    touch();
+  }
+
+  await publish();
+  log.info('voucher closed', { voucherNo: input.voucherNo, status: s.status, runId: workflowInfo().runId });
+  return { ...s };
+}

@@ -2,7 +2,7 @@
 import pino from 'pino';
 
 export const REDACT_PATHS = [
-  'idNumber', '*.idNumber', 'name', '*.name', 'phone', '*.phone', 'bankAccount', '*.bankAccount',
+  'idNumber', '*.idNumber', '*.name', 'personName', 'phone', '*.phone', 'bankAccount', '*.bankAccount',
   'lat', '*.lat', 'lng', '*.lng', 'req.headers.authorization', 'req.headers["x-api-key"]',
 ];
 

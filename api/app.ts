@@ -1,0 +1,346 @@
+/**
+ * The HTTP API: thin over Temporal (voucher lifecycle) and PostgreSQL (registries, read models).
+ * Every request is authenticated and scoped; bad input gets a problem+json 4xx and changes nothing.
+ */
+import { randomUUID } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+} from '@temporalio/client';
+import { ApplicationFailure, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import { z } from 'zod';
+import type { Db } from '../db/connection';
+import type { Logger } from '../lib/logger';
+import { isValidResidentId, type Pii } from '../lib/pii';
+import { isShaoxingDistrict, DISTRICTS } from '../policy/districts';
+import { localIso } from '../policy/calendar';
+import {
+  VOUCHER_NO_PATTERN,
+  VOUCHER_TASK_QUEUE,
+  VoucherStatus,
+  voucherWorkflowId,
+  type VoucherSnapshot,
+} from '../workflows/voucher/contract';
+import { activateUpdate, checkInSignal, completeSignal, enrolUpdate, revokeSignal, stateQuery } from '../workflows/voucher/messages';
+import { ActivationDeadlineKey, IssuerDistrictKey, VoucherStatusKey, VoucherTypeKey } from '../workflows/voucher/search-attributes';
+import type { voucherWorkflow } from '../workflows/voucher/workflow';
+import { authenticate, requireRole, type Principal } from './auth';
+import { Problem, sendProblem } from './problem';
+import { buildVoucherInput } from './voucher-input';
+
+export interface ApiDeps {
+  db: Db;
+  client: Client;
+  pii: Pii;
+  logger: Logger;
+  taskQueue?: string;
+  /** Clock for "now" (issue time); tests may pin it. */
+  now?: () => number;
+}
+
+/** How each refusal code maps to HTTP: policy refusals 422, state conflicts 409, unknown objects 404. */
+const REFUSAL_STATUS: Record<string, number> = {
+  ACTIVATION_WINDOW_CLOSED: 422,
+  ANNUAL_QUOTA_USED: 422,
+  USE_WINDOW_CLOSED: 422,
+  OCCUPATION_MISMATCH: 422,
+  INSTITUTION_NOT_APPROVED: 422,
+  INSTITUTION_UNDER_RECTIFICATION: 422,
+  CLASS_STARTED_NOT_ON_ROSTER: 422,
+  INSTITUTION_REVIEW_FAILED: 422,
+  VOUCHER_NOT_AWAITING_ACTIVATION: 409,
+  VOUCHER_NOT_ACTIVE: 409,
+  ACTION_IN_PROGRESS: 409,
+  CLASS_FULL: 409,
+  CLASS_NOT_FOUND: 404,
+  CLASS_OF_ANOTHER_INSTITUTION: 404,
+};
+
+const asyncRoute =
+  (fn: (req: Request, res: Response) => Promise<void>) => (req: Request, res: Response, next: NextFunction) =>
+    fn(req, res).catch(next);
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body);
+  if (!r.success) {
+    throw new Problem(400, 'INVALID_REQUEST', r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '), null, {
+      errors: r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    });
+  }
+  return r.data;
+}
+
+const IssueBody = z
+  .object({
+    type: z.enum(['general', 'directed']),
+    idNumber: z.string().refine(isValidResidentId, 'not a valid 18-character resident ID number (GB 11643 check digit)'),
+    occupationCode: z.string().regex(/^[0-9A-Za-z-]{1,20}$/).optional(),
+    priorityGroups: z.array(z.string().regex(/^[a-z_]{1,40}$/)).max(10).optional(),
+  })
+  .strict();
+const ActivateBody = z.object({ channel: z.enum(['zlb', 'zwfw', 'alipay', 'wechat', 'e-sscard']).optional() }).strict();
+const EnrolBody = z
+  .object({ classId: z.string().min(1).max(64), review: z.object({ passed: z.boolean(), note: z.string().max(500).optional() }).strict() })
+  .strict();
+const CheckInBody = z.object({ sessionId: z.string().min(1).max(64), verifiedMinutes: z.number().int().positive().max(24 * 60).optional() }).strict();
+const CompleteBody = z.object({ assessmentPassed: z.boolean(), certificateNo: z.string().min(1).max(64).optional() }).strict();
+const RevokeBody = z.object({ reason: z.string().min(1).max(500) }).strict();
+
+/** Public view of a voucher: no person reference beyond what the caller's role may see. */
+function view(s: VoucherSnapshot, p: Principal) {
+  const zone = 'Asia/Shanghai';
+  const t = (ms?: number) => (ms === undefined ? null : localIso(ms, zone));
+  return {
+    voucherNo: s.voucherNo,
+    type: s.type,
+    status: s.status,
+    issuerDistrict: s.issuerDistrict,
+    issuerDistrictName: DISTRICTS[s.issuerDistrict as keyof typeof DISTRICTS] ?? null,
+    occupationCode: s.classPlan?.occupationCode ?? s.occupationCode ?? null,
+    institutionId: s.classPlan?.institutionId ?? null,
+    classId: s.classPlan?.classId ?? null,
+    policyVersion: s.policyVersion,
+    priorityGroups: p.role === 'holder' || p.role === 'institution' ? [] : s.priorityGroups,
+    obtainedAt: t(s.obtainedAt),
+    activationDeadline: t(s.activationDeadline),
+    activatedAt: t(s.activatedAt),
+    useDeadline: t(s.useDeadline),
+    enrolledAt: t(s.enrolledAt),
+    completedAt: t(s.completedAt),
+    endedAt: t(s.endedAt),
+    endReason: s.endReason ?? null,
+    sessions: s.sessions,
+    attendedMinutes: s.attendedMinutes,
+    totalMinutes: s.totalMinutes,
+    checkInRate: s.checkInRate,
+    assessmentPassed: s.assessmentPassed ?? null,
+    settlement: s.settlement
+      ? { ...s.settlement, decidedAt: t(s.settlement.decidedAt), payeeRef: s.settlement.payeeType === 'person' ? null : s.settlement.payeeRef }
+      : null,
+  };
+}
+
+/** May this principal see the voucher at all? (Out of scope looks exactly like absent: 404.) */
+function canSee(p: Principal, s: VoucherSnapshot): boolean {
+  switch (p.role) {
+    case 'operator':
+      return true;
+    case 'hr':
+      return p.district === s.issuerDistrict;
+    case 'finance':
+      return p.district === null || p.district === s.issuerDistrict || p.district === s.settlement?.payerDistrict;
+    case 'holder':
+      return p.personRef === s.personRef;
+    case 'institution':
+      return !!s.classPlan && s.classPlan.institutionId === p.institutionId;
+    default:
+      return false;
+  }
+}
+
+export function createApp(deps: ApiDeps) {
+  const { db, client, pii, logger } = deps;
+  const taskQueue = deps.taskQueue ?? VOUCHER_TASK_QUEUE;
+  const now = deps.now ?? Date.now;
+  const app = express();
+  app.disable('x-powered-by');
+  app.use((req, res, next) => {
+    const id = (req.get('x-request-id') || '').slice(0, 64) || randomUUID();
+    res.setHeader('x-request-id', id);
+    (req as Request & { id: string }).id = id;
+    next();
+  });
+  app.use(express.json({ limit: '256kb' }));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  const v1 = express.Router();
+  v1.use(authenticate(db));
+
+  async function snapshot(voucherNo: string): Promise<VoucherSnapshot> {
+    if (!VOUCHER_NO_PATTERN.test(voucherNo)) throw new Problem(404, 'VOUCHER_NOT_FOUND');
+    try {
+      return await client.workflow.getHandle(voucherWorkflowId(voucherNo)).query(stateQuery);
+    } catch (e) {
+      if (e instanceof WorkflowNotFoundError) throw new Problem(404, 'VOUCHER_NOT_FOUND');
+      throw e;
+    }
+  }
+
+  async function visibleSnapshot(req: Request, voucherNo: string): Promise<VoucherSnapshot> {
+    const s = await snapshot(voucherNo);
+    if (!canSee(req.principal!, s)) throw new Problem(404, 'VOUCHER_NOT_FOUND');
+    return s;
+  }
+
+  function refusalFrom(e: unknown): Problem | undefined {
+    if (!(e instanceof WorkflowUpdateFailedError)) return undefined;
+    const cause = e.cause;
+    if (cause instanceof ApplicationFailure) {
+      const d = (cause.details?.[0] ?? {}) as { code?: string; rule?: string | null };
+      const code = d.code ?? cause.type ?? 'REFUSED';
+      return new Problem(REFUSAL_STATUS[code] ?? 409, code, cause.message, d.rule ?? null);
+    }
+    return new Problem(409, 'REFUSED', cause?.message ?? e.message);
+  }
+
+  // ---- issue (district HR) -----------------------------------------------------------------
+  v1.post(
+    '/vouchers',
+    requireRole('hr'),
+    asyncRoute(async (req, res) => {
+      const body = parse(IssueBody, req.body);
+      const district = req.principal!.district;
+      if (!district || !isShaoxingDistrict(district)) throw new Problem(403, 'FORBIDDEN_SCOPE', 'HR principal has no Shaoxing district');
+      const personRef = pii.personRef(body.idNumber);
+      const person = await db('persons').where({ person_ref: personRef }).first();
+      if (!person) throw new Problem(422, 'PERSON_NOT_REGISTERED', 'no person with this ID number in the registry', 'R2.1');
+      if (person.civil_service) throw new Problem(422, 'CIVIL_SERVICE_EXCLUDED', 'civil-service establishment staff are excluded', 'R1.2');
+      if (body.type === 'general' && body.occupationCode) {
+        throw new Problem(400, 'INVALID_REQUEST', 'a general voucher fixes no occupation', 'R2.2');
+      }
+      const obtainedAt = now();
+      const input = await buildVoucherInput(db, {
+        type: body.type,
+        issuerDistrict: district,
+        personRef,
+        occupationCode: body.occupationCode,
+        priorityGroups: body.priorityGroups ?? person.priority_groups ?? [],
+        obtainedAt,
+      });
+      const handle = await client.workflow.start<typeof voucherWorkflow>('voucherWorkflow', {
+        workflowId: voucherWorkflowId(input.voucherNo),
+        taskQueue,
+        args: [input],
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+        staticSummary: `${input.voucherNo} · ${input.type} · ${district}`,
+        typedSearchAttributes: [
+          { key: VoucherTypeKey, value: input.type },
+          { key: VoucherStatusKey, value: VoucherStatus.Issued },
+          { key: IssuerDistrictKey, value: district },
+          { key: ActivationDeadlineKey, value: new Date(obtainedAt) },
+        ],
+      });
+      const s = await handle.query(stateQuery);
+      logger.info({ voucherNo: input.voucherNo, by: req.principal!.id }, 'voucher issued');
+      res.status(201).location(`/v1/vouchers/${input.voucherNo}`).json(view(s, req.principal!));
+    }),
+  );
+
+  v1.get(
+    '/vouchers/:no',
+    asyncRoute(async (req, res) => {
+      res.json(view(await visibleSnapshot(req, String(req.params.no)), req.principal!));
+    }),
+  );
+
+  // ---- activate (holder) -------------------------------------------------------------------
+  v1.post(
+    '/vouchers/:no/activate',
+    requireRole('holder'),
+    asyncRoute(async (req, res) => {
+      const body = parse(ActivateBody, req.body ?? {});
+      await visibleSnapshot(req, String(req.params.no));
+      try {
+        const s = await client.workflow.getHandle(voucherWorkflowId(String(req.params.no))).executeUpdate(activateUpdate, { args: [body] });
+        res.json(view(s, req.principal!));
+      } catch (e) {
+        throw refusalFrom(e) ?? e;
+      }
+    }),
+  );
+
+  // ---- enrol (institution): the voucher's use ---------------------------------------------
+  v1.post(
+    '/vouchers/:no/enrol',
+    requireRole('institution'),
+    asyncRoute(async (req, res) => {
+      const body = parse(EnrolBody, req.body);
+      const institutionId = req.principal!.institutionId;
+      if (!institutionId) throw new Problem(403, 'FORBIDDEN_SCOPE', 'institution principal has no institution');
+      await snapshot(String(req.params.no)); // 404 for unknown vouchers; the holder hands the number to the institution
+      try {
+        const s = await client.workflow
+          .getHandle(voucherWorkflowId(String(req.params.no)))
+          .executeUpdate(enrolUpdate, { args: [{ classId: body.classId, institutionId, review: body.review }] });
+        res.json(view(s, req.principal!));
+      } catch (e) {
+        throw refusalFrom(e) ?? e;
+      }
+    }),
+  );
+
+  // ---- check-in (institution reports a verified attendance) --------------------------------
+  v1.post(
+    '/vouchers/:no/check-ins',
+    requireRole('institution'),
+    asyncRoute(async (req, res) => {
+      const body = parse(CheckInBody, req.body);
+      const s = await visibleSnapshot(req, String(req.params.no));
+      if (s.status !== VoucherStatus.InTraining) throw new Problem(409, 'VOUCHER_NOT_IN_TRAINING', `status is ${s.status}`, 'R3.10');
+      const session = s.sessions.find((x) => x.sessionId === body.sessionId);
+      if (!session) throw new Problem(422, 'SESSION_NOT_IN_PLAN', `no session ${body.sessionId} in the teaching plan`, 'R3.10');
+      const duplicate = session.verifiedMinutes > 0;
+      if (!duplicate) {
+        await client.workflow
+          .getHandle(voucherWorkflowId(s.voucherNo))
+          .signal(checkInSignal, { sessionId: body.sessionId, verifiedMinutes: Math.min(body.verifiedMinutes ?? session.minutes, session.minutes), at: now() });
+      }
+      res.status(202).json({ voucherNo: s.voucherNo, sessionId: body.sessionId, counted: !duplicate, duplicate });
+    }),
+  );
+
+  // ---- complete (institution) --------------------------------------------------------------
+  v1.post(
+    '/vouchers/:no/complete',
+    requireRole('institution'),
+    asyncRoute(async (req, res) => {
+      const body = parse(CompleteBody, req.body);
+      const s = await visibleSnapshot(req, String(req.params.no));
+      if (s.status !== VoucherStatus.InTraining) throw new Problem(409, 'VOUCHER_NOT_IN_TRAINING', `status is ${s.status}`);
+      if (s.type === 'general' && !body.certificateNo) throw new Problem(422, 'CERTIFICATE_REQUIRED', 'a general voucher settles on a certificate', 'R3.8');
+      await client.workflow.getHandle(voucherWorkflowId(s.voucherNo)).signal(completeSignal, body);
+      res.status(202).json({ voucherNo: s.voucherNo, accepted: true });
+    }),
+  );
+
+  // ---- revoke (HR of the issuing district) -------------------------------------------------
+  v1.post(
+    '/vouchers/:no/revoke',
+    requireRole('hr'),
+    asyncRoute(async (req, res) => {
+      const body = parse(RevokeBody, req.body);
+      const s = await visibleSnapshot(req, String(req.params.no));
+      if (([VoucherStatus.Completed, VoucherStatus.Settled, VoucherStatus.Rejected, VoucherStatus.Expired, VoucherStatus.Revoked] as string[]).includes(s.status)) {
+        throw new Problem(409, 'VOUCHER_CLOSED', `status is ${s.status}`);
+      }
+      await client.workflow.getHandle(voucherWorkflowId(s.voucherNo)).signal(revokeSignal, { reason: body.reason, by: req.principal!.id });
+      res.status(202).json({ voucherNo: s.voucherNo, accepted: true });
+    }),
+  );
+
+  app.use('/v1', v1);
+
+  app.use((req, _res, next) => next(new Problem(404, 'NOT_FOUND', `no route ${req.method} ${req.path}`)));
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const instance = (req as Request & { id?: string }).id;
+    if (err instanceof Problem) return sendProblem(res, err, instance);
+    const e = err as { type?: string; status?: number; message?: string };
+    if (e?.type === 'entity.parse.failed') return sendProblem(res, new Problem(400, 'MALFORMED_JSON', 'request body is not valid JSON'), instance);
+    if (e?.type === 'entity.too.large') return sendProblem(res, new Problem(413, 'BODY_TOO_LARGE'), instance);
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return sendProblem(res, new Problem(409, 'VOUCHER_EXISTS'), instance);
+    if (err instanceof WorkflowUpdateFailedError || /already completed/i.test(String(e?.message))) {
+      return sendProblem(res, new Problem(409, 'VOUCHER_CLOSED', 'the voucher workflow has ended'), instance);
+    }
+    logger.error({ err, requestId: instance }, 'unhandled error');
+    return sendProblem(res, new Problem(500, 'INTERNAL', 'internal error'), instance);
+  });
+  return app;
+}

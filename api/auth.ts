@@ -1,0 +1,82 @@
+/**
+ * API keys: `vk_<id>_<secret>`, stored only as a SHA-256 hash; each maps to a principal with a role
+ * and a scope (a district, an institution or a person). Keys can be rotated and revoked.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { NextFunction, Request, Response } from 'express';
+import type { Db } from '../db/connection';
+import { Problem } from './problem';
+
+export const ROLES = ['hr', 'institution', 'holder', 'finance', 'assessor', 'operator'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface Principal {
+  id: string;
+  role: Role;
+  district: string | null;
+  institutionId: string | null;
+  personRef: string | null;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    principal?: Principal;
+  }
+}
+
+export function hashKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+export async function createPrincipal(
+  db: Db,
+  p: { role: Role; district?: string | null; institutionId?: string | null; personRef?: string | null; label?: string; id?: string },
+): Promise<{ principal: Principal; key: string }> {
+  const id = p.id ?? `${p.role}-${randomBytes(6).toString('hex')}`;
+  const key = `vk_${id}_${randomBytes(24).toString('base64url')}`;
+  await db('principals').insert({
+    id,
+    key_hash: hashKey(key),
+    role: p.role,
+    district: p.district ?? null,
+    institution_id: p.institutionId ?? null,
+    person_ref: p.personRef ?? null,
+    label: p.label ?? null,
+  });
+  return { principal: { id, role: p.role, district: p.district ?? null, institutionId: p.institutionId ?? null, personRef: p.personRef ?? null }, key };
+}
+
+/** Issues a new key for a principal; the old one stops working at once. */
+export async function rotateKey(db: Db, principalId: string): Promise<string> {
+  const key = `vk_${principalId}_${randomBytes(24).toString('base64url')}`;
+  const n = await db('principals').where({ id: principalId }).whereNull('revoked_at').update({ key_hash: hashKey(key) });
+  if (n === 0) throw new Error(`no active principal ${principalId}`);
+  return key;
+}
+
+export async function revokePrincipal(db: Db, principalId: string): Promise<void> {
+  await db('principals').where({ id: principalId }).update({ revoked_at: db.fn.now() });
+}
+
+export function authenticate(db: Db) {
+  return async (req: Request, _res: Response, next: NextFunction) => {
+    try {
+      const header = req.get('authorization');
+      const key = header?.startsWith('Bearer ') ? header.slice(7).trim() : req.get('x-api-key');
+      if (!key) throw new Problem(401, 'UNAUTHENTICATED', 'send an API key as "Authorization: Bearer <key>"');
+      const row = await db('principals').where({ key_hash: hashKey(key) }).whereNull('revoked_at').first();
+      if (!row) throw new Problem(401, 'UNAUTHENTICATED', 'unknown or revoked API key');
+      req.principal = { id: row.id, role: row.role, district: row.district, institutionId: row.institution_id, personRef: row.person_ref };
+      next();
+    } catch (e) {
+      next(e);
+    }
+  };
+}
+
+export function requireRole(...roles: Role[]) {
+  return (req: Request, _res: Response, next: NextFunction) => {
+    if (!req.principal || !roles.includes(req.principal.role)) next(new Problem(403, 'FORBIDDEN_ROLE', `needs role ${roles.join(' or ')}`));
+    else next();
+  };
+}

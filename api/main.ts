@@ -1,0 +1,34 @@
+/** API process entry point (`npx tsx api/main.ts`): needs DATABASE_URL and TEMPORAL_ADDRESS. */
+import { createDb } from '../db/connection';
+import { loadConfig } from '../lib/config';
+import { createLogger } from '../lib/logger';
+import { Pii } from '../lib/pii';
+import { connectClient } from '../lib/temporal-connection';
+import { createApp } from './app';
+
+export async function startApi(opts: { databaseUrl: string; temporalAddress: string; namespace: string; port: number; personRefKey: string; piiKey: string }) {
+  const logger = createLogger(undefined, 'api');
+  const db = createDb(opts.databaseUrl);
+  const client = await connectClient(opts.temporalAddress, opts.namespace);
+  const app = createApp({ db, client, pii: new Pii(opts), logger });
+  const server = app.listen(opts.port, () => logger.info({ port: opts.port }, 'API listening'));
+  return {
+    server,
+    async stop() {
+      await new Promise<void>((r) => server.close(() => r()));
+      await client.connection.close();
+      await db.destroy();
+    },
+  };
+}
+
+if (require.main === module) {
+  const c = loadConfig();
+  if (!c.databaseUrl || !c.temporalAddress) {
+    console.error('DATABASE_URL and TEMPORAL_ADDRESS must be set (or use `npm start`)');
+    process.exit(2);
+  }
+  startApi({ databaseUrl: c.databaseUrl, temporalAddress: c.temporalAddress, namespace: c.temporalNamespace, port: c.apiPort, personRefKey: c.personRefKey, piiKey: c.piiKey }).then((api) => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void api.stop().then(() => process.exit(0)));
+  });
+}

@@ -1,0 +1,36 @@
+/** Worker process entry point (`npx tsx workers/main.ts`): needs DATABASE_URL and TEMPORAL_ADDRESS. */
+import { createDb } from '../db/connection';
+import { loadConfig } from '../lib/config';
+import { connectNative } from '../lib/temporal-connection';
+import { createVoucherWorker } from './voucher-worker';
+
+export async function startWorker(opts: { databaseUrl: string; temporalAddress: string; namespace: string; workflowBundlePath?: string }) {
+  const db = createDb(opts.databaseUrl);
+  const connection = await connectNative(opts.temporalAddress);
+  const worker = await createVoucherWorker({ connection, namespace: opts.namespace, db, workflowBundlePath: opts.workflowBundlePath });
+  const running = worker.run();
+  return {
+    worker,
+    running,
+    async stop() {
+      // The SDK may already be shutting down on SIGINT/SIGTERM by itself.
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+      await connection.close();
+      await db.destroy();
+    },
+  };
+}
+
+if (require.main === module) {
+  const c = loadConfig();
+  if (!c.databaseUrl || !c.temporalAddress) {
+    console.error('DATABASE_URL and TEMPORAL_ADDRESS must be set (or use `npm start`)');
+    process.exit(2);
+  }
+  // The SDK's worker shuts down gracefully on SIGINT/SIGTERM by itself.
+  startWorker({ databaseUrl: c.databaseUrl, temporalAddress: c.temporalAddress, namespace: c.temporalNamespace }).then(async (w) => {
+    await w.running;
+    process.exit(0);
+  });
+}

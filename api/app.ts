@@ -19,6 +19,7 @@ import { isShaoxingDistrict, DISTRICTS } from '../policy/districts';
 import { localIso } from '../policy/calendar';
 import {
   VOUCHER_NO_PATTERN,
+  TERMINAL_STATUSES,
   VOUCHER_TASK_QUEUE,
   VoucherStatus,
   voucherWorkflowId,
@@ -178,7 +179,15 @@ export function createApp(deps: ApiDeps) {
     return s;
   }
 
+  /** A voucher whose workflow has ended takes no more actions. */
+  function assertOpen(s: VoucherSnapshot): void {
+    if ((TERMINAL_STATUSES as readonly string[]).includes(s.status)) {
+      throw new Problem(409, 'VOUCHER_CLOSED', `status is ${s.status}`);
+    }
+  }
+
   function refusalFrom(e: unknown): Problem | undefined {
+    if (e instanceof WorkflowNotFoundError) return new Problem(409, 'VOUCHER_CLOSED', 'the voucher workflow has ended');
     if (!(e instanceof WorkflowUpdateFailedError)) return undefined;
     const cause = e.cause;
     if (cause instanceof ApplicationFailure) {
@@ -246,7 +255,7 @@ export function createApp(deps: ApiDeps) {
     requireRole('holder'),
     asyncRoute(async (req, res) => {
       const body = parse(ActivateBody, req.body ?? {});
-      await visibleSnapshot(req, String(req.params.no));
+      assertOpen(await visibleSnapshot(req, String(req.params.no)));
       try {
         const s = await client.workflow.getHandle(voucherWorkflowId(String(req.params.no))).executeUpdate(activateUpdate, { args: [body] });
         res.json(view(s, req.principal!));
@@ -264,7 +273,7 @@ export function createApp(deps: ApiDeps) {
       const body = parse(EnrolBody, req.body);
       const institutionId = req.principal!.institutionId;
       if (!institutionId) throw new Problem(403, 'FORBIDDEN_SCOPE', 'institution principal has no institution');
-      await snapshot(String(req.params.no)); // 404 for unknown vouchers; the holder hands the number to the institution
+      assertOpen(await snapshot(String(req.params.no))); // 404 for unknown vouchers; the holder hands the number to the institution
       try {
         const s = await client.workflow
           .getHandle(voucherWorkflowId(String(req.params.no)))
@@ -317,9 +326,8 @@ export function createApp(deps: ApiDeps) {
     asyncRoute(async (req, res) => {
       const body = parse(RevokeBody, req.body);
       const s = await visibleSnapshot(req, String(req.params.no));
-      if (([VoucherStatus.Completed, VoucherStatus.Settled, VoucherStatus.Rejected, VoucherStatus.Expired, VoucherStatus.Revoked] as string[]).includes(s.status)) {
-        throw new Problem(409, 'VOUCHER_CLOSED', `status is ${s.status}`);
-      }
+      assertOpen(s);
+      if (s.status === VoucherStatus.Completed) throw new Problem(409, 'VOUCHER_CLOSED', 'training completed; settlement under way');
       await client.workflow.getHandle(voucherWorkflowId(s.voucherNo)).signal(revokeSignal, { reason: body.reason, by: req.principal!.id });
       res.status(202).json({ voucherNo: s.voucherNo, accepted: true });
     }),

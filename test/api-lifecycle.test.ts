@@ -1,0 +1,191 @@
+/**
+ * The HTTP API over a real worker (time-skipping server) and PostgreSQL: every action of the voucher
+ * lifecycle, its refusals as problem+json with the rule ID, scopes, and that refused requests change nothing.
+ */
+import request from 'supertest';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import type { Express } from 'express';
+import type { Db } from '../db/connection';
+import { voucherWorkflowId } from '../workflows/voucher/contract';
+import { stateQuery } from '../workflows/voucher/messages';
+import { bearer, keyFor, testApp } from './helpers/api';
+import { testDb, testPii, testWorker, timeSkippingEnv, uniqueTaskQueue } from './helpers/env';
+import { makeCatalogueEntry, makeClass, makeInstitution, makePerson, makeResidentId, uniqueOccupation } from './helpers/fixtures';
+
+const DAY = 86_400_000;
+let env: TestWorkflowEnvironment;
+let db: Db;
+let worker: Worker;
+let running: Promise<void>;
+let app: Express;
+let hr: string;
+let hrOther: string;
+let operator: string;
+
+beforeAll(async () => {
+  env = await timeSkippingEnv();
+  db = testDb();
+  const taskQueue = uniqueTaskQueue('api');
+  worker = await testWorker(env, db, taskQueue);
+  running = worker.run();
+  app = testApp(db, env.client, taskQueue);
+  hr = await keyFor(db, 'hr', { district: '330602' });
+  hrOther = await keyFor(db, 'hr', { district: '330683' });
+  operator = await keyFor(db, 'operator');
+});
+
+afterAll(async () => {
+  worker?.shutdown();
+  await running;
+  await env?.teardown();
+  await db?.destroy();
+});
+
+async function issued(type: 'general' | 'directed', occupationCode?: string) {
+  const person = await makePerson(db, testPii);
+  const holder = await keyFor(db, 'holder', { personRef: person.personRef });
+  const res = await request(app).post('/v1/vouchers').set(bearer(hr)).send({ type, idNumber: person.idNumber, ...(occupationCode ? { occupationCode } : {}) });
+  expect(res.status).toBe(201);
+  return { person, holder, voucherNo: res.body.voucherNo as string, body: res.body };
+}
+
+async function voucherCount(): Promise<number> {
+  const r = await db('voucher_counters').sum<{ n: string }[]>({ n: 'last' });
+  return Number(r[0]?.n ?? 0);
+}
+
+describe('issue', () => {
+  test('R2.1 R3.1: HR issues a voucher; the answer carries the activation deadline and no personal data', async () => {
+    const { body, person } = await issued('general');
+    expect(body.status).toBe('issued');
+    expect(body.issuerDistrict).toBe('330602');
+    expect(body.activationDeadline).toMatch(/\+08:00$/);
+    expect(JSON.stringify(body)).not.toContain(person.idNumber);
+    expect(JSON.stringify(body)).not.toContain(person.name);
+    const desc = await env.client.workflow.getHandle(voucherWorkflowId(body.voucherNo)).describe();
+    expect(await desc.staticSummary()).toBe(`${body.voucherNo} · general · 330602`);
+  });
+
+  test('bad input gets a 4xx problem and issues nothing: malformed ID, unknown person, extra field, no key, wrong role', async () => {
+    const before = await voucherCount();
+    const bad = await request(app).post('/v1/vouchers').set(bearer(hr)).send({ type: 'general', idNumber: '330602199001010012' });
+    expect(bad.status).toBe(400);
+    expect(bad.headers['content-type']).toContain('application/problem+json');
+    expect(bad.body.code).toBe('INVALID_REQUEST');
+    const unknown = await request(app).post('/v1/vouchers').set(bearer(hr)).send({ type: 'general', idNumber: makeResidentId('19850505') });
+    expect(unknown.status).toBe(422);
+    expect(unknown.body).toMatchObject({ code: 'PERSON_NOT_REGISTERED', rule: 'R2.1' });
+    const extra = await request(app).post('/v1/vouchers').set(bearer(hr)).send({ type: 'general', idNumber: makeResidentId(), amount: 1 });
+    expect(extra.status).toBe(400);
+    const malformed = await request(app).post('/v1/vouchers').set(bearer(hr)).set('content-type', 'application/json').send('{"type":');
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.code).toBe('MALFORMED_JSON');
+    expect((await request(app).post('/v1/vouchers').send({ type: 'general' })).status).toBe(401);
+    expect((await request(app).post('/v1/vouchers').set(bearer(operator)).send({ type: 'general', idNumber: makeResidentId() })).status).toBe(403);
+    expect(await voucherCount()).toBe(before);
+  });
+
+  test('R1.2: civil-service establishment staff are refused with the rule ID', async () => {
+    const p = await makePerson(db, testPii, { civilService: true });
+    const res = await request(app).post('/v1/vouchers').set(bearer(hr)).send({ type: 'directed', idNumber: p.idNumber, occupationCode: '4-01-01' });
+    expect(res.status).toBe(422);
+    expect(res.body).toMatchObject({ code: 'CIVIL_SERVICE_EXCLUDED', rule: 'R1.2' });
+  });
+
+  test('scopes: another district’s HR and another holder see 404, as for a voucher that does not exist', async () => {
+    const { voucherNo } = await issued('general');
+    const stranger = await keyFor(db, 'holder', { personRef: 'Pnobody' });
+    for (const key of [hrOther, stranger]) {
+      const r = await request(app).get(`/v1/vouchers/${voucherNo}`).set(bearer(key));
+      expect(r.status).toBe(404);
+      expect(r.body.code).toBe('VOUCHER_NOT_FOUND');
+    }
+    const missing = await request(app).get('/v1/vouchers/SX3306022026999999').set(bearer(operator));
+    expect(missing.body.code).toBe('VOUCHER_NOT_FOUND');
+    expect((await request(app).get(`/v1/vouchers/${voucherNo}`).set(bearer(operator))).status).toBe(200);
+  });
+});
+
+describe('activate, enrol, check in, complete', () => {
+  test('R3.1 R3.4: the holder activates once; a second activation is refused (409) and a second voucher in the year hits the quota (422)', async () => {
+    const a = await issued('general');
+    const r1 = await request(app).post(`/v1/vouchers/${a.voucherNo}/activate`).set(bearer(a.holder)).send({ channel: 'alipay' });
+    expect(r1.status).toBe(200);
+    expect(r1.body.status).toBe('activated');
+    const r2 = await request(app).post(`/v1/vouchers/${a.voucherNo}/activate`).set(bearer(a.holder)).send({});
+    expect(r2.status).toBe(409);
+    expect(r2.body.code).toBe('VOUCHER_NOT_AWAITING_ACTIVATION');
+    // A second voucher for the same person, same year.
+    const second = await request(app).post('/v1/vouchers').set(bearer(hr)).send({ type: 'general', idNumber: a.person.idNumber });
+    const r3 = await request(app).post(`/v1/vouchers/${second.body.voucherNo}/activate`).set(bearer(a.holder)).send({});
+    expect(r3.status).toBe(422);
+    expect(r3.body).toMatchObject({ code: 'ANNUAL_QUOTA_USED', rule: 'R3.4' });
+    expect((await env.client.workflow.getHandle(voucherWorkflowId(second.body.voucherNo)).query(stateQuery)).status).toBe('issued');
+  });
+
+  test('R3.7: enrolling a directed voucher in a class of another occupation is refused and leaves it activated; R4.4: an institution under rectification cannot enrol', async () => {
+    const occ = uniqueOccupation();
+    const v = await issued('directed', occ);
+    await request(app).post(`/v1/vouchers/${v.voucherNo}/activate`).set(bearer(v.holder)).send({});
+    const instId = await makeInstitution(db);
+    const inst = await keyFor(db, 'institution', { institutionId: instId });
+    const other = await makeClass(db, { institutionId: instId, firstStart: (await env.currentTimeMs()) + 7 * DAY, occupationCode: uniqueOccupation() });
+    const r = await request(app).post(`/v1/vouchers/${v.voucherNo}/enrol`).set(bearer(inst)).send({ classId: other.classId, review: { passed: true } });
+    expect(r.status).toBe(422);
+    expect(r.body).toMatchObject({ code: 'OCCUPATION_MISMATCH', rule: 'R3.7' });
+    expect(await db('enrolments').where({ voucher_no: v.voucherNo })).toHaveLength(0);
+
+    const rectId = await makeInstitution(db, 'rectification');
+    const rect = await keyFor(db, 'institution', { institutionId: rectId });
+    const cls = await makeClass(db, { institutionId: rectId, firstStart: (await env.currentTimeMs()) + 7 * DAY, occupationCode: occ });
+    const r2 = await request(app).post(`/v1/vouchers/${v.voucherNo}/enrol`).set(bearer(rect)).send({ classId: cls.classId, review: { passed: true } });
+    expect(r2.status).toBe(422);
+    expect(r2.body).toMatchObject({ code: 'INSTITUTION_UNDER_RECTIFICATION', rule: 'R4.4' });
+    // Another institution's class: looks like a missing class.
+    const r3 = await request(app).post(`/v1/vouchers/${v.voucherNo}/enrol`).set(bearer(inst)).send({ classId: cls.classId, review: { passed: true } });
+    expect(r3.status).toBe(404);
+    expect((await env.client.workflow.getHandle(voucherWorkflowId(v.voucherNo)).query(stateQuery)).status).toBe('activated');
+  });
+
+  test('R3.9 R3.10: a directed voucher from issue to settled through the API; duplicate check-ins count once', async () => {
+    const occ = uniqueOccupation();
+    const instId = await makeInstitution(db);
+    const inst = await keyFor(db, 'institution', { institutionId: instId });
+    const cls = await makeClass(db, { institutionId: instId, firstStart: (await env.currentTimeMs()) + 7 * DAY, occupationCode: occ, sessions: 10 });
+    await makeCatalogueEntry(db, { occupationCode: occ, level: cls.level, amountFen: 88_800 });
+    const v = await issued('directed', occ);
+    expect((await request(app).post(`/v1/vouchers/${v.voucherNo}/activate`).set(bearer(v.holder)).send({})).status).toBe(200);
+    const en = await request(app).post(`/v1/vouchers/${v.voucherNo}/enrol`).set(bearer(inst)).send({ classId: cls.classId, review: { passed: true, note: 'entry conditions checked' } });
+    expect(en.status).toBe(200);
+    expect(en.body.status).toBe('in_training');
+    for (const s of cls.sessionIds.slice(0, 6)) {
+      const r = await request(app).post(`/v1/vouchers/${v.voucherNo}/check-ins`).set(bearer(inst)).send({ sessionId: s });
+      expect(r.status).toBe(202);
+    }
+    const dup = await request(app).post(`/v1/vouchers/${v.voucherNo}/check-ins`).set(bearer(inst)).send({ sessionId: cls.sessionIds[0] });
+    expect(dup.body).toMatchObject({ counted: false, duplicate: true });
+    const notInPlan = await request(app).post(`/v1/vouchers/${v.voucherNo}/check-ins`).set(bearer(inst)).send({ sessionId: 'S99' });
+    expect(notInPlan.status).toBe(422);
+    const state = await request(app).get(`/v1/vouchers/${v.voucherNo}`).set(bearer(inst));
+    expect(state.body.checkInRate).toBe(60);
+    expect((await request(app).post(`/v1/vouchers/${v.voucherNo}/complete`).set(bearer(inst)).send({ assessmentPassed: true })).status).toBe(202);
+    const result = await env.client.workflow.getHandle(voucherWorkflowId(v.voucherNo)).result();
+    expect(result.status).toBe('settled');
+    const rows = await db('disbursements').where({ voucher_no: v.voucherNo });
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ amount_fen: 88_800, payee_ref: instId, payer_district: '330602' });
+    const after = await request(app).post(`/v1/vouchers/${v.voucherNo}/complete`).set(bearer(inst)).send({ assessmentPassed: true });
+    expect(after.status).toBe(409);
+  });
+
+  test('R3.3: HR revokes an issued voucher; the holder can no longer activate it', async () => {
+    const v = await issued('general');
+    expect((await request(app).post(`/v1/vouchers/${v.voucherNo}/revoke`).set(bearer(hrOther)).send({ reason: 'x' })).status).toBe(404);
+    expect((await request(app).post(`/v1/vouchers/${v.voucherNo}/revoke`).set(bearer(hr)).send({ reason: 'duplicate issue' })).status).toBe(202);
+    const res = await env.client.workflow.getHandle(voucherWorkflowId(v.voucherNo)).result();
+    expect(res.status).toBe('revoked');
+    const act = await request(app).post(`/v1/vouchers/${v.voucherNo}/activate`).set(bearer(v.holder)).send({});
+    expect(act.status).toBe(409);
+  });
+});

@@ -96,7 +96,7 @@ describe('check-ins', () => {
 });
 
 describe('settlement', () => {
-  test('R3.9 R3.10 R3.12: directed voucher at exactly 60% with a passed assessment → institution paid by the issuing district, treasury route', async () => {
+  test('R3.9 R3.10 R3.11 R3.12: directed voucher at exactly 60% with a passed assessment → institution paid by the issuing district, treasury route', async () => {
     const s = await setup('directed', { amountFen: 123_456 });
     await attend(s.handle, s.cls.sessionIds.slice(0, 12));
     await s.handle.signal(completeSignal, { assessmentPassed: true });
@@ -187,6 +187,29 @@ describe('settlement', () => {
     expect(await db('disbursements').where({ voucher_no: s.voucherNo })).toHaveLength(1);
     expect(await db('subsidy_decisions').where({ voucher_no: s.voucherNo })).toHaveLength(1);
     await s.handle.signal(revokeSignal, { reason: 'test cleanup', by: 'test' });
+  });
+});
+
+describe('catalogue', () => {
+  test('R3.11: the catalogue entry in force on the completion date applies; an expired one does not', async () => {
+    const s = await setup('directed', { amountFen: 100_000 });
+    // The entry made by setup runs from 2020; end it yesterday and add today's standard.
+    const today = new Date((await env.currentTimeMs()) + 8 * 3_600_000).toISOString().slice(0, 10);
+    const yesterday = new Date((await env.currentTimeMs()) + 8 * 3_600_000 - DAY).toISOString().slice(0, 10);
+    await db('subsidy_catalogue').where({ occupation_code: s.cls.occupationCode }).update({ valid_to: yesterday });
+    await makeCatalogueEntry(db, { occupationCode: s.cls.occupationCode, level: s.cls.level, amountFen: 130_000, validFrom: today, fundingSource: 'employment_subsidy' });
+    await attend(s.handle, s.cls.sessionIds);
+    await s.handle.signal(completeSignal, { assessmentPassed: true });
+    expect((await s.handle.result()).settlement).toMatchObject({ outcome: 'approved', amountFen: 130_000 });
+  });
+
+  test('R3.11: no catalogue entry for the occupation, level and kind → rejected with NO_CATALOGUE_ENTRY', async () => {
+    const s = await setup('directed');
+    await db('subsidy_catalogue').where({ occupation_code: s.cls.occupationCode }).del();
+    await attend(s.handle, s.cls.sessionIds);
+    await s.handle.signal(completeSignal, { assessmentPassed: true });
+    expect((await s.handle.result()).settlement).toMatchObject({ outcome: 'rejected', reason: 'NO_CATALOGUE_ENTRY', rule: 'R3.11' });
+    expect(await db('disbursements').where({ voucher_no: s.voucherNo })).toHaveLength(0);
   });
 });
 

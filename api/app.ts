@@ -8,13 +8,10 @@ import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
-  type Client,
 } from '@temporalio/client';
 import { ApplicationFailure, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import { z } from 'zod';
-import type { Db } from '../db/connection';
-import type { Logger } from '../lib/logger';
-import { isValidResidentId, type Pii } from '../lib/pii';
+import { isValidResidentId } from '../lib/pii';
 import { isShaoxingDistrict, DISTRICTS } from '../policy/districts';
 import { localIso } from '../policy/calendar';
 import {
@@ -29,18 +26,13 @@ import { activateUpdate, checkInSignal, completeSignal, enrolUpdate, revokeSigna
 import { ActivationDeadlineKey, IssuerDistrictKey, VoucherStatusKey, VoucherTypeKey } from '../workflows/voucher/search-attributes';
 import type { voucherWorkflow } from '../workflows/voucher/workflow';
 import { authenticate, requireRole, type Principal } from './auth';
+import { asyncRoute, parse, type ApiDeps } from './http';
 import { Problem, sendProblem } from './problem';
+import { issuanceRoutes } from './routes/issuance';
+import { publicRoutes } from './routes/public';
+import { settlementRoutes } from './routes/settlement';
+import { trainingRoutes } from './routes/training';
 import { buildVoucherInput } from './voucher-input';
-
-export interface ApiDeps {
-  db: Db;
-  client: Client;
-  pii: Pii;
-  logger: Logger;
-  taskQueue?: string;
-  /** Clock for "now" (issue time); tests may pin it. */
-  now?: () => number;
-}
 
 /** How each refusal code maps to HTTP: policy refusals 422, state conflicts 409, unknown objects 404. */
 const REFUSAL_STATUS: Record<string, number> = {
@@ -59,20 +51,6 @@ const REFUSAL_STATUS: Record<string, number> = {
   CLASS_NOT_FOUND: 404,
   CLASS_OF_ANOTHER_INSTITUTION: 404,
 };
-
-const asyncRoute =
-  (fn: (req: Request, res: Response) => Promise<void>) => (req: Request, res: Response, next: NextFunction) =>
-    fn(req, res).catch(next);
-
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const r = schema.safeParse(body);
-  if (!r.success) {
-    throw new Problem(400, 'INVALID_REQUEST', r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '), null, {
-      errors: r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-    });
-  }
-  return r.data;
-}
 
 const IssueBody = z
   .object({
@@ -142,6 +120,8 @@ function canSee(p: Principal, s: VoucherSnapshot): boolean {
   }
 }
 
+export type { ApiDeps };
+
 export function createApp(deps: ApiDeps) {
   const { db, client, pii, logger } = deps;
   const taskQueue = deps.taskQueue ?? VOUCHER_TASK_QUEUE;
@@ -160,8 +140,14 @@ export function createApp(deps: ApiDeps) {
     res.json({ status: 'ok' });
   });
 
+  // Unauthenticated, read-only publications (e.g. the subsidy catalogue, R3.11).
+  app.use('/v1/public', publicRoutes(deps));
+
   const v1 = express.Router();
   v1.use(authenticate(db));
+  v1.use(issuanceRoutes(deps));
+  v1.use(trainingRoutes(deps));
+  v1.use(settlementRoutes(deps));
 
   async function snapshot(voucherNo: string): Promise<VoucherSnapshot> {
     if (!VOUCHER_NO_PATTERN.test(voucherNo)) throw new Problem(404, 'VOUCHER_NOT_FOUND');

@@ -1,6 +1,7 @@
 /** Builds the voucher worker: workflows from `workflows/`, activities bound to injected dependencies. */
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import { createActivities } from '../activities/voucher-activities';
+import { createAllActivities } from '../activities';
+import type { ActivityDeps } from '../activities/voucher-activities';
 import type { Db } from '../db/connection';
 import { VOUCHER_TASK_QUEUE } from '../workflows/voucher/contract';
 
@@ -12,6 +13,8 @@ export interface VoucherWorkerDeps {
   /** A prebuilt bundle (tests, production images); otherwise `workflows/` is bundled at start. */
   workflowBundlePath?: string;
   options?: Partial<WorkerOptions>;
+  /** Extra activity dependencies (clock, keys) beyond the database. */
+  activityDeps?: Partial<ActivityDeps>;
 }
 
 export function workflowSource(bundlePath?: string): Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle'> {
@@ -24,7 +27,7 @@ export async function createVoucherWorker(d: VoucherWorkerDeps): Promise<Worker>
     namespace: d.namespace ?? 'default',
     taskQueue: d.taskQueue ?? VOUCHER_TASK_QUEUE,
     ...workflowSource(d.workflowBundlePath),
-    activities: createActivities({ db: d.db }),
+    activities: createAllActivities({ db: d.db, ...d.activityDeps }),
     ...d.options,
   });
 }

@@ -1,2 +1,5 @@
-/** Every workflow the voucher worker registers. */
+/** Every workflow the worker registers. */
 export { voucherWorkflow } from './voucher/workflow';
+export * from './issuance/workflows';
+export * from './training/workflows';
+export * from './settlement/workflows';

@@ -1,6 +1,6 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
-import { createActivities } from '../../activities/voucher-activities';
+import { createAllActivities } from '../../activities';
 import { createDb, type Db } from '../../db/connection';
 import { executableFor } from '../../lib/temporal-binaries';
 import { Pii } from '../../lib/pii';
@@ -45,6 +45,6 @@ export async function testWorker(env: TestWorkflowEnvironment, db: Db, taskQueue
     connection: env.nativeConnection,
     taskQueue,
     ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: require.resolve('../../workflows') }),
-    activities: activities ?? createActivities({ db }),
+    activities: activities ?? createAllActivities({ db }),
   });
 }

@@ -1,0 +1,33 @@
+/** Small shared helpers for route modules: async handlers and zod parsing into problem+json. */
+import type { NextFunction, Request, Response } from 'express';
+import type { Client } from '@temporalio/client';
+import type { z } from 'zod';
+import type { Db } from '../db/connection';
+import type { Logger } from '../lib/logger';
+import type { Pii } from '../lib/pii';
+import { Problem } from './problem';
+
+export interface ApiDeps {
+  db: Db;
+  client: Client;
+  pii: Pii;
+  logger: Logger;
+  /** Task queue of voucher workflows (tests use their own). */
+  taskQueue?: string;
+  /** Clock for "now"; tests may pin it. */
+  now?: () => number;
+}
+
+export const asyncRoute =
+  (fn: (req: Request, res: Response) => Promise<void>) => (req: Request, res: Response, next: NextFunction) =>
+    fn(req, res).catch(next);
+
+export function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body);
+  if (!r.success) {
+    throw new Problem(400, 'INVALID_REQUEST', r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '), null, {
+      errors: r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    });
+  }
+  return r.data;
+}

@@ -1,0 +1,2 @@
+/** Workflows of the training area (registered by the voucher worker through workflows/index.ts). */
+export {};

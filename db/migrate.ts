@@ -24,10 +24,13 @@ const source: Knex.MigrationSource<string> = {
 
 export async function migrateLatest(db: Knex): Promise<void> {
   await db.migrate.latest({ migrationSource: source });
+  // A version's values never change once published; a parameter added later to the module is added
+  // to the stored copy (the jsonb merge keeps every stored value and only fills missing keys).
   for (const p of POLICY_VERSIONS) {
-    await db('policy_versions')
-      .insert({ version: p.version, effective_from: p.effectiveFrom, params: JSON.stringify(p) })
-      .onConflict('version')
-      .ignore();
+    await db.raw(
+      `insert into policy_versions (version, effective_from, params) values (?, ?, ?::jsonb)
+       on conflict (version) do update set params = excluded.params || policy_versions.params`,
+      [p.version, p.effectiveFrom, JSON.stringify(p)],
+    );
   }
 }

@@ -26,6 +26,7 @@ import { activateUpdate, checkInSignal, completeSignal, enrolUpdate, revokeSigna
 import { ActivationDeadlineKey, IssuerDistrictKey, VoucherStatusKey, VoucherTypeKey } from '../workflows/voucher/search-attributes';
 import type { voucherWorkflow } from '../workflows/voucher/workflow';
 import { authenticate, requireRole, type Principal } from './auth';
+import { codecRoutes } from './codec-server';
 import { asyncRoute, parse, type ApiDeps } from './http';
 import { Problem, sendProblem } from './problem';
 import { issuanceRoutes } from './routes/issuance';
@@ -140,6 +141,9 @@ export function createApp(deps: ApiDeps) {
     res.json({ status: 'ok' });
   });
 
+  if (deps.codecKeys) {
+    app.use('/codec', codecRoutes({ db, codecKeys: deps.codecKeys, uiOrigin: deps.temporalUiOrigin ?? 'http://127.0.0.1:8233' }));
+  }
   // Unauthenticated, read-only publications (e.g. the subsidy catalogue, R3.11).
   app.use('/v1/public', publicRoutes(deps));
 

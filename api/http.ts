@@ -4,6 +4,7 @@ import type { Client } from '@temporalio/client';
 import type { z } from 'zod';
 import type { Db } from '../db/connection';
 import type { Logger } from '../lib/logger';
+import type { CodecKeys } from '../lib/codec';
 import type { Pii } from '../lib/pii';
 import { Problem } from './problem';
 
@@ -16,6 +17,10 @@ export interface ApiDeps {
   taskQueue?: string;
   /** Clock for "now"; tests may pin it. */
   now?: () => number;
+  /** Payload codec keys, for the codec endpoint the Temporal Web UI calls (absent: no endpoint). */
+  codecKeys?: CodecKeys;
+  /** The Web UI origin allowed to call the codec endpoint. */
+  temporalUiOrigin?: string;
 }
 
 export const asyncRoute =

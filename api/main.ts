@@ -2,15 +2,27 @@
 import { createDb } from '../db/connection';
 import { loadConfig } from '../lib/config';
 import { createLogger } from '../lib/logger';
+import { parseCodecKeys, type CodecKeys } from '../lib/codec';
 import { Pii } from '../lib/pii';
 import { connectClient } from '../lib/temporal-connection';
 import { createApp } from './app';
 
-export async function startApi(opts: { databaseUrl: string; temporalAddress: string; namespace: string; port: number; personRefKey: string; piiKey: string }) {
+export interface ApiOptions {
+  databaseUrl: string;
+  temporalAddress: string;
+  namespace: string;
+  port: number;
+  personRefKey: string;
+  piiKey: string;
+  codecKeys: CodecKeys;
+  temporalUiOrigin: string;
+}
+
+export async function startApi(opts: ApiOptions) {
   const logger = createLogger(undefined, 'api');
   const db = createDb(opts.databaseUrl);
-  const client = await connectClient(opts.temporalAddress, opts.namespace);
-  const app = createApp({ db, client, pii: new Pii(opts), logger });
+  const client = await connectClient(opts.temporalAddress, opts.namespace, opts.codecKeys);
+  const app = createApp({ db, client, pii: new Pii(opts), logger, codecKeys: opts.codecKeys, temporalUiOrigin: opts.temporalUiOrigin });
   const server = app.listen(opts.port, () => logger.info({ port: opts.port }, 'API listening'));
   return {
     server,
@@ -28,7 +40,16 @@ if (require.main === module) {
     console.error('DATABASE_URL and TEMPORAL_ADDRESS must be set (or use `npm start`)');
     process.exit(2);
   }
-  startApi({ databaseUrl: c.databaseUrl, temporalAddress: c.temporalAddress, namespace: c.temporalNamespace, port: c.apiPort, personRefKey: c.personRefKey, piiKey: c.piiKey }).then((api) => {
+  startApi({
+    databaseUrl: c.databaseUrl,
+    temporalAddress: c.temporalAddress,
+    namespace: c.temporalNamespace,
+    port: c.apiPort,
+    personRefKey: c.personRefKey,
+    piiKey: c.piiKey,
+    codecKeys: parseCodecKeys(c.codecKeys, c.codecKeyId),
+    temporalUiOrigin: c.temporalUiOrigin,
+  }).then((api) => {
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void api.stop().then(() => process.exit(0)));
   });
 }

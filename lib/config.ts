@@ -9,6 +9,11 @@ export interface Config {
   /** 32-byte key (hex or base64) encrypting personal data at rest. */
   piiKey: string;
   logLevel: string;
+  /** Payload codec keys, `keyId:64-hex[,keyId:64-hex]`, and the key ID that encrypts. */
+  codecKeys: string;
+  codecKeyId?: string;
+  /** Origin of the Temporal Web UI allowed to call the codec endpoint (CORS). */
+  temporalUiOrigin: string;
 }
 
 /** Development-only keys; `npm start` replaces them with keys generated under `.data/` on first run. */
@@ -23,5 +28,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     personRefKey: env.PERSON_REF_KEY || DEV_KEY,
     piiKey: env.PII_KEY || DEV_KEY,
     logLevel: env.LOG_LEVEL || 'info',
+    codecKeys: env.TEMPORAL_CODEC_KEYS || `dev:${DEV_KEY}`,
+    codecKeyId: env.TEMPORAL_CODEC_KEY_ID || undefined,
+    temporalUiOrigin: env.TEMPORAL_UI_ORIGIN || 'http://127.0.0.1:8233',
   };
 }

@@ -15,6 +15,7 @@ import { migrateLatest } from '../db/migrate';
 import { seedDev } from '../db/seeds/dev';
 import { loadConfig } from '../lib/config';
 import { createLogger } from '../lib/logger';
+import { parseCodecKeys } from '../lib/codec';
 import { Pii } from '../lib/pii';
 import { createDatabase, startEmbeddedPostgres, type RunningPostgres } from '../lib/postgres';
 import { registerSearchAttributes } from '../lib/search-attributes';
@@ -26,12 +27,23 @@ const ROOT = path.resolve(__dirname, '..');
 const DATA = path.join(ROOT, '.data');
 const log = createLogger(undefined, 'start');
 
-function devKeys(): { personRefKey: string; piiKey: string } {
+interface DevSecrets {
+  personRefKey: string;
+  piiKey: string;
+  codecKeys: string;
+}
+
+/** Keys generated once per `.data/` (git-ignored), so a restart decrypts what the last run wrote. */
+function devSecrets(): DevSecrets {
   const file = path.join(DATA, 'secrets.json');
-  if (!existsSync(file)) {
-    writeFileSync(file, JSON.stringify({ personRefKey: randomBytes(32).toString('hex'), piiKey: randomBytes(32).toString('hex') }), { mode: 0o600 });
-  }
-  return JSON.parse(readFileSync(file, 'utf8'));
+  const stored: Partial<DevSecrets> = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  const s: DevSecrets = {
+    personRefKey: stored.personRefKey ?? randomBytes(32).toString('hex'),
+    piiKey: stored.piiKey ?? randomBytes(32).toString('hex'),
+    codecKeys: stored.codecKeys ?? `k1:${randomBytes(32).toString('hex')}`,
+  };
+  writeFileSync(file, JSON.stringify(s), { mode: 0o600 });
+  return s;
 }
 
 async function waitForTemporal(address: string, timeoutMs = 60_000): Promise<void> {
@@ -54,7 +66,12 @@ const SA_TYPE: Record<string, string> = { Keyword: 'Keyword', Datetime: 'Datetim
 async function main() {
   mkdirSync(DATA, { recursive: true });
   const config = loadConfig();
-  const keys = process.env.PERSON_REF_KEY && process.env.PII_KEY ? { personRefKey: config.personRefKey, piiKey: config.piiKey } : devKeys();
+  const dev = devSecrets();
+  const keys = {
+    personRefKey: process.env.PERSON_REF_KEY ? config.personRefKey : dev.personRefKey,
+    piiKey: process.env.PII_KEY ? config.piiKey : dev.piiKey,
+  };
+  const codecKeys = parseCodecKeys(process.env.TEMPORAL_CODEC_KEYS ? config.codecKeys : dev.codecKeys, config.codecKeyId);
   const stops: (() => Promise<void>)[] = [];
   let temporalChild: ChildProcess | undefined;
 
@@ -64,7 +81,9 @@ async function main() {
     const { cli } = provisionTemporal((m) => log.info(m));
     if (!cli) throw new Error('no Temporal CLI: set TEMPORAL_CLI_PATH or TEMPORAL_ADDRESS');
     address = '127.0.0.1:7233';
-    const args = ['server', 'start-dev', '--db-filename', path.join(DATA, 'temporal.db'), '--ip', '127.0.0.1', '--port', '7233', '--ui-port', '8233', '--log-level', 'warn'];
+    const args = ['server', 'start-dev', '--db-filename', path.join(DATA, 'temporal.db'), '--ip', '127.0.0.1', '--port', '7233', '--ui-port', '8233', '--log-level', 'warn',
+      // The UI decodes payloads through the API's codec endpoint (operator key required).
+      '--ui-codec-endpoint', `http://127.0.0.1:${config.apiPort}/codec`];
     for (const k of ALL_SEARCH_ATTRIBUTE_KEYS) {
       const t = k.type.charAt(0).toUpperCase() + k.type.slice(1).toLowerCase();
       args.push('--search-attribute', `${k.name}=${SA_TYPE[t] ?? t}`);
@@ -98,9 +117,17 @@ async function main() {
   }
   await db.destroy();
 
-  const worker = await startWorker({ databaseUrl, temporalAddress: address, namespace: config.temporalNamespace });
+  const worker = await startWorker({ databaseUrl, temporalAddress: address, namespace: config.temporalNamespace, codecKeys });
   stops.push(() => worker.stop());
-  const api = await startApi({ databaseUrl, temporalAddress: address, namespace: config.temporalNamespace, port: config.apiPort, ...keys });
+  const api = await startApi({
+    databaseUrl,
+    temporalAddress: address,
+    namespace: config.temporalNamespace,
+    port: config.apiPort,
+    ...keys,
+    codecKeys,
+    temporalUiOrigin: config.temporalUiOrigin,
+  });
   stops.unshift(() => api.stop());
   log.info({ api: `http://127.0.0.1:${config.apiPort}`, temporalUi: config.temporalAddress ? undefined : 'http://127.0.0.1:8233' }, 'ready');
 

@@ -12,7 +12,7 @@ import { executableFor } from '../lib/temporal-binaries';
 import { createVoucherWorker } from '../workers/voucher-worker';
 import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../workflows/voucher/search-attributes';
 import { keyFor, testApp } from './helpers/api';
-import { quietRuntime, testDb, testPii, uniqueTaskQueue } from './helpers/env';
+import { quietRuntime, testCodecKeys, testDataConverter, testDb, testPii, uniqueTaskQueue } from './helpers/env';
 import { makeCatalogueEntry, makeClass, makeInstitution, makePerson, uniqueOccupation } from './helpers/fixtures';
 
 let env: TestWorkflowEnvironment;
@@ -27,10 +27,11 @@ beforeAll(async () => {
   quietRuntime();
   env = await TestWorkflowEnvironment.createLocal({
     server: { executable: executableFor(process.env.TEMPORAL_CLI_PATH), searchAttributes: ALL_SEARCH_ATTRIBUTE_KEYS },
+    client: { dataConverter: testDataConverter },
   });
   db = testDb();
   taskQueue = uniqueTaskQueue('e2e');
-  worker = await createVoucherWorker({ connection: env.nativeConnection, db, taskQueue, workflowBundlePath: process.env.TEST_WORKFLOW_BUNDLE });
+  worker = await createVoucherWorker({ connection: env.nativeConnection, db, taskQueue, codecKeys: testCodecKeys, workflowBundlePath: process.env.TEST_WORKFLOW_BUNDLE });
   running = worker.run();
   server = testApp(db, env.client, taskQueue).listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));

@@ -1,13 +1,14 @@
 /** Worker process entry point (`npx tsx workers/main.ts`): needs DATABASE_URL and TEMPORAL_ADDRESS. */
 import { createDb } from '../db/connection';
+import { parseCodecKeys, type CodecKeys } from '../lib/codec';
 import { loadConfig } from '../lib/config';
 import { connectNative } from '../lib/temporal-connection';
 import { createVoucherWorker } from './voucher-worker';
 
-export async function startWorker(opts: { databaseUrl: string; temporalAddress: string; namespace: string; workflowBundlePath?: string }) {
+export async function startWorker(opts: { databaseUrl: string; temporalAddress: string; namespace: string; codecKeys: CodecKeys; workflowBundlePath?: string }) {
   const db = createDb(opts.databaseUrl);
   const connection = await connectNative(opts.temporalAddress);
-  const worker = await createVoucherWorker({ connection, namespace: opts.namespace, db, workflowBundlePath: opts.workflowBundlePath });
+  const worker = await createVoucherWorker({ connection, namespace: opts.namespace, db, codecKeys: opts.codecKeys, workflowBundlePath: opts.workflowBundlePath });
   const running = worker.run();
   return {
     worker,
@@ -29,7 +30,7 @@ if (require.main === module) {
     process.exit(2);
   }
   // The SDK's worker shuts down gracefully on SIGINT/SIGTERM by itself.
-  startWorker({ databaseUrl: c.databaseUrl, temporalAddress: c.temporalAddress, namespace: c.temporalNamespace }).then(async (w) => {
+  startWorker({ databaseUrl: c.databaseUrl, temporalAddress: c.temporalAddress, namespace: c.temporalNamespace, codecKeys: parseCodecKeys(c.codecKeys, c.codecKeyId) }).then(async (w) => {
     await w.running;
     process.exit(0);
   });

@@ -1,5 +1,6 @@
 /** Builds the voucher worker: workflows from `workflows/`, activities bound to injected dependencies. */
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { dataConverter, type CodecKeys } from '../lib/codec';
 import { createAllActivities } from '../activities';
 import type { ActivityDeps } from '../activities/voucher-activities';
 import type { Db } from '../db/connection';
@@ -9,6 +10,8 @@ export interface VoucherWorkerDeps {
   connection: NativeConnection;
   namespace?: string;
   db: Db;
+  /** Payload codec keys (lib/codec.ts): payloads leave the worker encrypted. */
+  codecKeys: CodecKeys;
   taskQueue?: string;
   /** A prebuilt bundle (tests, production images); otherwise `workflows/` is bundled at start. */
   workflowBundlePath?: string;
@@ -28,6 +31,7 @@ export async function createVoucherWorker(d: VoucherWorkerDeps): Promise<Worker>
     taskQueue: d.taskQueue ?? VOUCHER_TASK_QUEUE,
     ...workflowSource(d.workflowBundlePath),
     activities: createAllActivities({ db: d.db, ...d.activityDeps }),
+    dataConverter: dataConverter(d.codecKeys),
     ...d.options,
   });
 }

@@ -5,6 +5,7 @@ import { createDb, type Db } from '../../db/connection';
 import { executableFor } from '../../lib/temporal-binaries';
 import { Pii } from '../../lib/pii';
 import { registerSearchAttributes } from '../../lib/search-attributes';
+import { dataConverter, parseCodecKeys } from '../../lib/codec';
 
 export function testDb(): Db {
   const url = process.env.TEST_DATABASE_URL;
@@ -13,6 +14,10 @@ export function testDb(): Db {
 }
 
 export const testPii = new Pii({ personRefKey: '1'.repeat(64), piiKey: '2'.repeat(64) });
+
+/** Payload codec keys of the test run: every test client and worker encrypts like production. */
+export const testCodecKeys = parseCodecKeys(`t1:${'3'.repeat(64)}`);
+export const testDataConverter = dataConverter(testCodecKeys);
 
 let runtimeInstalled = false;
 /** Quiet SDK logs in tests (warnings and errors only). */
@@ -30,6 +35,7 @@ export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   quietRuntime();
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: executableFor(process.env.TEMPORAL_TEST_SERVER_PATH) },
+    client: { dataConverter: testDataConverter },
   });
   await registerSearchAttributes(env.connection, env.namespace ?? 'default');
   return env;
@@ -46,5 +52,6 @@ export async function testWorker(env: TestWorkflowEnvironment, db: Db, taskQueue
     taskQueue,
     ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: require.resolve('../../workflows') }),
     activities: activities ?? createAllActivities({ db }),
+    dataConverter: testDataConverter,
   });
 }

@@ -27,6 +27,7 @@ import { ActivationDeadlineKey, IssuerDistrictKey, VoucherStatusKey, VoucherType
 import type { voucherWorkflow } from '../workflows/voucher/workflow';
 import { authenticate, requireRole, type Principal } from './auth';
 import { codecRoutes } from './codec-server';
+import { auditLog, createMetrics, perPrincipalLimit, readiness, requestLogs, securityHeaders } from './ops';
 import { asyncRoute, parse, type ApiDeps } from './http';
 import { Problem, sendProblem } from './problem';
 import { issuanceRoutes } from './routes/issuance';
@@ -129,16 +130,24 @@ export function createApp(deps: ApiDeps) {
   const now = deps.now ?? Date.now;
   const app = express();
   app.disable('x-powered-by');
+  app.use(securityHeaders());
+  const metrics = createMetrics();
   app.use((req, res, next) => {
     const id = (req.get('x-request-id') || '').slice(0, 64) || randomUUID();
     res.setHeader('x-request-id', id);
     (req as Request & { id: string }).id = id;
     next();
   });
+  app.use(requestLogs(logger));
+  app.use(metrics.middleware);
   app.use(express.json({ limit: '256kb' }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
+  });
+  app.get('/readyz', readiness(db, client));
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
   if (deps.codecKeys) {
@@ -148,7 +157,9 @@ export function createApp(deps: ApiDeps) {
   app.use('/v1/public', publicRoutes(deps));
 
   const v1 = express.Router();
+  v1.use(auditLog(db, logger)); // first, so refused authentications are recorded too
   v1.use(authenticate(db));
+  v1.use(perPrincipalLimit(deps.rateLimitPerMinute ?? 600));
   v1.use(issuanceRoutes(deps));
   v1.use(trainingRoutes(deps));
   v1.use(settlementRoutes(deps));

@@ -19,13 +19,18 @@ export interface ApiDeps {
   now?: () => number;
   /** Payload codec keys, for the codec endpoint the Temporal Web UI calls (absent: no endpoint). */
   codecKeys?: CodecKeys;
+  /** Requests per principal per minute (default 600). */
+  rateLimitPerMinute?: number;
   /** The Web UI origin allowed to call the codec endpoint. */
   temporalUiOrigin?: string;
 }
 
 export const asyncRoute =
-  (fn: (req: Request, res: Response) => Promise<void>) => (req: Request, res: Response, next: NextFunction) =>
+  (fn: (req: Request, res: Response) => Promise<void>) => (req: Request, res: Response, next: NextFunction) => {
+    // The matched route pattern, for metrics (error handlers run after Express has left the router).
+    if (req.route?.path) res.locals.route = `${req.baseUrl}${req.route.path}`;
     fn(req, res).catch(next);
+  };
 
 export function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body);

@@ -30,6 +30,7 @@ const TITLES: Record<number, string> = {
 };
 
 export function sendProblem(res: Response, p: Problem, instance?: string): void {
+  res.locals.problemCode = p.code;
   res
     .status(p.status)
     .type('application/problem+json')

@@ -8,12 +8,14 @@ import * as m001 from './migrations/001_core';
 import * as m002 from './migrations/002_issuance';
 import * as m003 from './migrations/003_training';
 import * as m004 from './migrations/004_settlement';
+import * as m005 from './migrations/005_ops';
 
 const MIGRATIONS: Record<string, { up(k: Knex): Promise<void>; down(k: Knex): Promise<void> }> = {
   '001_core': m001,
   '002_issuance': m002,
   '003_training': m003,
   '004_settlement': m004,
+  '005_ops': m005,
 };
 
 const source: Knex.MigrationSource<string> = {

@@ -1,5 +1,5 @@
 /**
- * Payload codec: every workflow and activity payload (and, with lib/failure-converter.ts, every
+ * Payload codec: every workflow and activity payload (and, with workflows/failure-converter.ts, every
  * failure message) leaves the process AES-256-GCM encrypted. The key ID travels in the payload's
  * metadata, so keys rotate by adding a new current key while old ones still decrypt.
  */
@@ -74,5 +74,5 @@ export class AesGcmCodec implements PayloadCodec {
 
 /** The data converter every client and worker of the project uses. */
 export function dataConverter(keys: CodecKeys): DataConverter {
-  return { payloadCodecs: [new AesGcmCodec(keys)], failureConverterPath: require.resolve('./failure-converter') };
+  return { payloadCodecs: [new AesGcmCodec(keys)], failureConverterPath: require.resolve('../workflows/failure-converter') };
 }

@@ -7,7 +7,7 @@ export async function bundleWorkflowsTo(file: string): Promise<string> {
   const { code } = await bundleWorkflowCode({
     workflowsPath: require.resolve('../workflows'),
     // Must match the data converter of workers using this bundle (lib/codec.ts).
-    failureConverterPath: require.resolve('../lib/failure-converter'),
+    failureConverterPath: require.resolve('../workflows/failure-converter'),
     logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} } as never,
   });
   mkdirSync(path.dirname(file), { recursive: true });

@@ -1,0 +1,87 @@
+/** Health, readiness, metrics, security headers, per-principal rate limits and the audit log. */
+import request from 'supertest';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { createApp } from '../api/app';
+import { createDb, type Db } from '../db/connection';
+import { createLogger } from '../lib/logger';
+import { bearer, keyFor } from './helpers/api';
+import { testDb, testPii, timeSkippingEnv } from './helpers/env';
+
+let env: TestWorkflowEnvironment;
+let db: Db;
+
+beforeAll(async () => {
+  env = await timeSkippingEnv();
+  db = testDb();
+});
+afterAll(async () => {
+  await env?.teardown();
+  await db?.destroy();
+});
+
+const app = (o: { db?: Db; rate?: number } = {}) =>
+  createApp({ db: o.db ?? db, client: env.client, pii: testPii, logger: createLogger('silent'), rateLimitPerMinute: o.rate });
+
+test('/healthz answers while /readyz checks PostgreSQL and Temporal', async () => {
+  const a = app();
+  expect((await request(a).get('/healthz')).body).toEqual({ status: 'ok' });
+  const ready = await request(a).get('/readyz');
+  expect(ready.status).toBe(200);
+  expect(ready.body.checks).toEqual({ postgres: 'ok', temporal: 'ok' });
+});
+
+test('/readyz answers 503 with Retry-After when PostgreSQL refuses connections, instead of hanging', async () => {
+  const dead = createDb('postgres://postgres@127.0.0.1:1/none');
+  try {
+    const r = await request(app({ db: dead })).get('/readyz');
+    expect(r.status).toBe(503);
+    expect(r.headers['retry-after']).toBe('5');
+    expect(r.body.checks.temporal).toBe('ok');
+    expect(r.body.checks.postgres).not.toBe('ok');
+  } finally {
+    await dead.destroy();
+  }
+});
+
+test('security headers are set and x-powered-by is not', async () => {
+  const r = await request(app()).get('/healthz');
+  expect(r.headers['x-content-type-options']).toBe('nosniff');
+  expect(r.headers['content-security-policy']).toBeDefined();
+  expect(r.headers['x-powered-by']).toBeUndefined();
+  expect(r.headers['x-request-id']).toMatch(/[0-9a-f-]{36}/);
+});
+
+test('metrics count requests per route pattern, never per voucher number', async () => {
+  const a = app();
+  const op = await keyFor(db, 'operator');
+  await request(a).get('/v1/vouchers/SX3306022026123456').set(bearer(op));
+  const m = await request(a).get('/metrics');
+  expect(m.text).toMatch(/api_requests_total\{route="\/v1\/vouchers\/:no",method="GET",status="404"\} 1/);
+  expect(m.text).toContain('api_request_duration_seconds_bucket');
+  expect(m.text).not.toContain('SX3306022026123456');
+});
+
+test('rate limits are per principal: one principal at its limit gets 429, another is unaffected', async () => {
+  const a = app({ rate: 3 });
+  const k1 = await keyFor(db, 'operator');
+  const k2 = await keyFor(db, 'operator');
+  const codes: number[] = [];
+  for (let i = 0; i < 4; i++) codes.push((await request(a).get('/v1/vouchers/SX3306022026000000').set(bearer(k1))).status);
+  expect(codes).toEqual([404, 404, 404, 429]);
+  expect((await request(a).get('/v1/vouchers/SX3306022026000000').set(bearer(k2))).status).toBe(404);
+});
+
+test('every state-changing request is audited: who, what, when, request ID, outcome', async () => {
+  const a = app();
+  const hr = await keyFor(db, 'hr', { district: '330602' });
+  const r = await request(a).post('/v1/vouchers').set(bearer(hr)).set('x-request-id', 'audit-test-1').send({ type: 'general', idNumber: 'bad' });
+  expect(r.status).toBe(400);
+  const anon = await request(a).post('/v1/vouchers').set('x-request-id', 'audit-test-2').send({});
+  expect(anon.status).toBe(401);
+  await new Promise((res) => setTimeout(res, 200));
+  const rows = await db('audit_log').whereIn('request_id', ['audit-test-1', 'audit-test-2']).orderBy('request_id');
+  expect(rows).toHaveLength(2);
+  expect(rows[0]).toMatchObject({ role: 'hr', method: 'POST', path: '/v1/vouchers', status: 400, outcome: 'refused', problem_code: 'INVALID_REQUEST' });
+  expect(rows[0].principal_id).toMatch(/^hr-/);
+  expect(rows[1]).toMatchObject({ principal_id: null, status: 401, problem_code: 'UNAUTHENTICATED' });
+});

@@ -14,6 +14,8 @@ export interface Config {
   codecKeyId?: string;
   /** Origin of the Temporal Web UI allowed to call the codec endpoint (CORS). */
   temporalUiOrigin: string;
+  /** Where the worker's SDK runtime serves Prometheus metrics (task latencies, slots, sticky cache). */
+  workerMetricsAddress: string;
 }
 
 /** Development-only keys; `npm start` replaces them with keys generated under `.data/` on first run. */
@@ -31,5 +33,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     codecKeys: env.TEMPORAL_CODEC_KEYS || `dev:${DEV_KEY}`,
     codecKeyId: env.TEMPORAL_CODEC_KEY_ID || undefined,
     temporalUiOrigin: env.TEMPORAL_UI_ORIGIN || 'http://127.0.0.1:8233',
+    workerMetricsAddress: env.WORKER_METRICS_ADDRESS || '127.0.0.1:9464',
   };
 }

@@ -20,7 +20,7 @@ import { Pii } from '../lib/pii';
 import { createDatabase, startEmbeddedPostgres, type RunningPostgres } from '../lib/postgres';
 import { registerSearchAttributes } from '../lib/search-attributes';
 import { provisionTemporal } from '../lib/temporal-binaries';
-import { startWorker } from '../workers/main';
+import { installWorkerRuntime, startWorker } from '../workers/main';
 import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../workflows/voucher/search-attributes';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -117,6 +117,7 @@ async function main() {
   }
   await db.destroy();
 
+  installWorkerRuntime(config.workerMetricsAddress);
   const worker = await startWorker({ databaseUrl, temporalAddress: address, namespace: config.temporalNamespace, codecKeys });
   stops.push(() => worker.stop());
   const api = await startApi({

@@ -1,9 +1,18 @@
 /** Worker process entry point (`npx tsx workers/main.ts`): needs DATABASE_URL and TEMPORAL_ADDRESS. */
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { createDb } from '../db/connection';
 import { parseCodecKeys, type CodecKeys } from '../lib/codec';
 import { loadConfig } from '../lib/config';
 import { connectNative } from '../lib/temporal-connection';
 import { createVoucherWorker } from './voucher-worker';
+
+/** Installs the SDK runtime once per process with Prometheus metrics at `bindAddress`. */
+export function installWorkerRuntime(bindAddress: string): void {
+  Runtime.install({
+    logger: new DefaultLogger((process.env.LOG_LEVEL?.toUpperCase() as 'INFO') || 'INFO'),
+    telemetryOptions: { metrics: { prometheus: { bindAddress } } },
+  });
+}
 
 export async function startWorker(opts: { databaseUrl: string; temporalAddress: string; namespace: string; codecKeys: CodecKeys; workflowBundlePath?: string }) {
   const db = createDb(opts.databaseUrl);
@@ -29,6 +38,7 @@ if (require.main === module) {
     console.error('DATABASE_URL and TEMPORAL_ADDRESS must be set (or use `npm start`)');
     process.exit(2);
   }
+  installWorkerRuntime(c.workerMetricsAddress);
   // The SDK's worker shuts down gracefully on SIGINT/SIGTERM by itself.
   startWorker({ databaseUrl: c.databaseUrl, temporalAddress: c.temporalAddress, namespace: c.temporalNamespace, codecKeys: parseCodecKeys(c.codecKeys, c.codecKeyId) }).then(async (w) => {
     await w.running;

@@ -243,6 +243,51 @@ export function createApp(deps: ApiDeps) {
     }),
   );
 
+  // ---- list (from the read model, never from Temporal visibility) --------------------------
+  const ListQuery = z
+    .object({
+      status: z.enum(Object.values(VoucherStatus) as [string, ...string[]]).optional(),
+      type: z.enum(['general', 'directed']).optional(),
+      district: z.string().regex(/^[0-9]{6}$/).optional(),
+      institutionId: z.string().max(64).optional(),
+      personRef: z.string().regex(/^P[0-9a-f]{40}$/).optional(),
+      issuedFrom: z.string().datetime({ offset: true }).optional(),
+      issuedTo: z.string().datetime({ offset: true }).optional(),
+      limit: z.coerce.number().int().min(1).max(100).default(20),
+      cursor: z.string().max(200).optional(),
+    })
+    .strict();
+  v1.get(
+    '/vouchers',
+    asyncRoute(async (req, res) => {
+      const q = parse(ListQuery, req.query);
+      const p = req.principal!;
+      let rows = db('vouchers').select('snapshot', 'voucher_no');
+      // Scope first: a filter can only narrow what the principal may see.
+      if (p.role === 'hr') rows = rows.where('issuer_district', p.district);
+      else if (p.role === 'finance' && p.district) rows = rows.where('issuer_district', p.district);
+      else if (p.role === 'holder') rows = rows.where('person_ref', p.personRef);
+      else if (p.role === 'institution') rows = rows.where('institution_id', p.institutionId);
+      else if (p.role !== 'operator' && p.role !== 'finance') throw new Problem(403, 'FORBIDDEN_ROLE', 'this role lists no vouchers');
+      if (q.status) rows = rows.where('status', q.status);
+      if (q.type) rows = rows.where('type', q.type);
+      if (q.district) rows = rows.where('issuer_district', q.district);
+      if (q.institutionId) rows = rows.where('institution_id', q.institutionId);
+      if (q.personRef) rows = rows.where('person_ref', q.personRef);
+      if (q.issuedFrom) rows = rows.where('obtained_at', '>=', q.issuedFrom);
+      if (q.issuedTo) rows = rows.where('obtained_at', '<', q.issuedTo);
+      if (q.cursor) {
+        const after = Buffer.from(q.cursor, 'base64url').toString();
+        if (!VOUCHER_NO_PATTERN.test(after)) throw new Problem(400, 'INVALID_CURSOR');
+        rows = rows.where('voucher_no', '>', after);
+      }
+      const page = await rows.orderBy('voucher_no').limit(q.limit + 1);
+      const items = page.slice(0, q.limit).map((r: { snapshot: VoucherSnapshot }) => view(r.snapshot, p));
+      const next = page.length > q.limit ? Buffer.from(page[q.limit - 1].voucher_no).toString('base64url') : null;
+      res.json({ items, nextCursor: next });
+    }),
+  );
+
   v1.get(
     '/vouchers/:no',
     asyncRoute(async (req, res) => {

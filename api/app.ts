@@ -27,6 +27,7 @@ import { ActivationDeadlineKey, IssuerDistrictKey, VoucherStatusKey, VoucherType
 import type { voucherWorkflow } from '../workflows/voucher/workflow';
 import { authenticate, requireRole, type Principal } from './auth';
 import { codecRoutes } from './codec-server';
+import { contractValidator, docsRoutes } from './openapi';
 import { auditLog, createMetrics, perPrincipalLimit, readiness, requestLogs, securityHeaders } from './ops';
 import { asyncRoute, parse, type ApiDeps } from './http';
 import { Problem, sendProblem } from './problem';
@@ -146,6 +147,7 @@ export function createApp(deps: ApiDeps) {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', readiness(db, client));
+  app.use(docsRoutes());
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
@@ -160,6 +162,7 @@ export function createApp(deps: ApiDeps) {
   v1.use(auditLog(db, logger)); // first, so refused authentications are recorded too
   v1.use(authenticate(db));
   v1.use(perPrincipalLimit(deps.rateLimitPerMinute ?? 600));
+  v1.use(contractValidator(deps.validateResponses ?? process.env.NODE_ENV === 'test'));
   v1.use(issuanceRoutes(deps));
   v1.use(trainingRoutes(deps));
   v1.use(settlementRoutes(deps));
@@ -389,6 +392,12 @@ export function createApp(deps: ApiDeps) {
     const e = err as { type?: string; status?: number; message?: string };
     if (e?.type === 'entity.parse.failed') return sendProblem(res, new Problem(400, 'MALFORMED_JSON', 'request body is not valid JSON'), instance);
     if (e?.type === 'entity.too.large') return sendProblem(res, new Problem(413, 'BODY_TOO_LARGE'), instance);
+    if (typeof e?.status === 'number' && Array.isArray((err as { errors?: unknown }).errors) && e.status < 500) {
+      // express-openapi-validator: the request does not match the contract.
+      const errors = (err as { errors: { path?: string; message: string }[] }).errors;
+      const code = e.status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : e.status === 405 ? 'METHOD_NOT_ALLOWED' : e.status === 404 ? 'NOT_FOUND' : 'INVALID_REQUEST';
+      return sendProblem(res, new Problem(e.status, code, errors.map((x) => `${x.path ?? ''} ${x.message}`.trim()).join('; '), null, { errors: errors.map((x) => ({ path: x.path ?? '', message: x.message })) }), instance);
+    }
     if (err instanceof WorkflowExecutionAlreadyStartedError) return sendProblem(res, new Problem(409, 'VOUCHER_EXISTS'), instance);
     if (err instanceof WorkflowUpdateFailedError || /already completed/i.test(String(e?.message))) {
       return sendProblem(res, new Problem(409, 'VOUCHER_CLOSED', 'the voucher workflow has ended'), instance);

@@ -19,6 +19,8 @@ export interface ApiDeps {
   now?: () => number;
   /** Payload codec keys, for the codec endpoint the Temporal Web UI calls (absent: no endpoint). */
   codecKeys?: CodecKeys;
+  /** Validate every response against the OpenAPI contract (default: under test). */
+  validateResponses?: boolean;
   /** Requests per principal per minute (default 600). */
   rateLimitPerMinute?: number;
   /** The Web UI origin allowed to call the codec endpoint. */

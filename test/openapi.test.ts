@@ -1,0 +1,70 @@
+/** The OpenAPI document is served, browsable, and enforced on requests and (under test) responses. */
+import express from 'express';
+import request from 'supertest';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { contractValidator, openapiDocument } from '../api/openapi';
+import type { Db } from '../db/connection';
+import { bearer, keyFor, testApp } from './helpers/api';
+import { testDb, timeSkippingEnv } from './helpers/env';
+
+let env: TestWorkflowEnvironment;
+let db: Db;
+beforeAll(async () => {
+  env = await timeSkippingEnv();
+  db = testDb();
+});
+afterAll(async () => {
+  await env?.teardown();
+  await db?.destroy();
+});
+
+test('/openapi.json serves the OpenAPI 3.1 document and /docs renders it from local assets', async () => {
+  const app = testApp(db, env.client, 'unused');
+  const doc = await request(app).get('/openapi.json');
+  expect(doc.status).toBe(200);
+  expect(doc.body.openapi).toBe('3.1.0');
+  expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/v1/vouchers', '/v1/vouchers/{voucherNo}/activate']));
+  const page = await request(app).get('/docs');
+  expect(page.text).toContain('/docs/assets/swagger-ui-bundle.js');
+  expect((await request(app).get('/docs/assets/swagger-ui-bundle.js')).status).toBe(200);
+});
+
+test('a request outside the contract is refused by the validator with a problem+json 400 naming the field', async () => {
+  const app = testApp(db, env.client, 'unused');
+  const op = await keyFor(db, 'operator');
+  const r = await request(app).get('/v1/vouchers?limit=500&unknownParam=1').set(bearer(op));
+  expect(r.status).toBe(400);
+  expect(r.headers['content-type']).toContain('application/problem+json');
+  expect(r.body.code).toBe('INVALID_REQUEST');
+  expect(JSON.stringify(r.body.errors)).toMatch(/limit|unknownParam/);
+  const inst = await keyFor(db, 'institution', { institutionId: 'X' });
+  const long = await request(app).post('/v1/vouchers/SX3306022026000001/check-ins').set(bearer(inst)).send({ sessionId: 'x'.repeat(65) });
+  expect(long.status).toBe(400);
+  expect(JSON.stringify(long.body.errors)).toContain('/body/sessionId');
+});
+
+test('a response that breaks the contract becomes an error (so the test that caused it fails)', async () => {
+  const app = express();
+  app.use(express.json());
+  app.use(contractValidator(true));
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'not-ok' });
+  });
+  app.use((err: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    res.status(500).json({ message: err.message });
+  });
+  const r = await request(app).get('/healthz');
+  expect(r.status).toBe(500);
+  expect(r.body.message).toContain('response breaks the contract');
+});
+
+test('every path in the document has an operation, and every operation answers problem+json on errors', () => {
+  const doc = openapiDocument() as { paths: Record<string, Record<string, { responses?: Record<string, unknown> }>> };
+  for (const [p, item] of Object.entries(doc.paths)) {
+    const ops = Object.entries(item).filter(([k]) => ['get', 'post', 'put', 'patch', 'delete'].includes(k));
+    expect({ path: p, operations: ops.length > 0 }).toEqual({ path: p, operations: true });
+    for (const [, op] of ops) {
+      if (p.startsWith('/v1/')) expect({ path: p, default: !!op.responses?.default }).toEqual({ path: p, default: true });
+    }
+  }
+});

@@ -28,6 +28,7 @@ import type { voucherWorkflow } from '../workflows/voucher/workflow';
 import { authenticate, requireRole, type Principal } from './auth';
 import { codecRoutes } from './codec-server';
 import { contractValidator, docsRoutes } from './openapi';
+import { idempotency } from './idempotency';
 import { auditLog, createMetrics, perPrincipalLimit, readiness, requestLogs, securityHeaders } from './ops';
 import { asyncRoute, parse, type ApiDeps } from './http';
 import { Problem, sendProblem } from './problem';
@@ -163,6 +164,7 @@ export function createApp(deps: ApiDeps) {
   v1.use(authenticate(db));
   v1.use(perPrincipalLimit(deps.rateLimitPerMinute ?? 600));
   v1.use(contractValidator(deps.validateResponses ?? process.env.NODE_ENV === 'test'));
+  v1.use(idempotency(db));
   v1.use(issuanceRoutes(deps));
   v1.use(trainingRoutes(deps));
   v1.use(settlementRoutes(deps));

@@ -1,0 +1,52 @@
+/**
+ * `Idempotency-Key` on POST/PUT/PATCH: the same key with the same request returns the first answer and
+ * changes nothing; the same key with another request is refused (409). Keys are per principal. While
+ * the first request is still running, a repeat gets 409 IDEMPOTENCY_IN_PROGRESS rather than a second run.
+ */
+import { createHash } from 'node:crypto';
+import type { NextFunction, Request, Response } from 'express';
+import type { Db } from '../db/connection';
+import { Problem } from './problem';
+
+export function idempotency(db: Db) {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    const key = req.get('idempotency-key');
+    if (!key || !['POST', 'PUT', 'PATCH'].includes(req.method)) return next();
+    try {
+      if (key.length > 200) throw new Problem(400, 'INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key is at most 200 characters');
+      const principal = req.principal!.id;
+      const hash = createHash('sha256')
+        .update(`${req.method} ${req.originalUrl}\n${JSON.stringify(req.body ?? null)}\n${typeof req.body === 'string' ? req.body : ''}`)
+        .digest('hex');
+      const inserted = await db('idempotency_keys').insert({ principal_id: principal, key, request_hash: hash }).onConflict(['principal_id', 'key']).ignore().returning('key');
+      if (inserted.length === 0) {
+        const prior = await db('idempotency_keys').where({ principal_id: principal, key }).first();
+        if (prior.request_hash !== hash) throw new Problem(409, 'IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used with another request');
+        if (prior.status === null) throw new Problem(409, 'IDEMPOTENCY_IN_PROGRESS', 'the first request with this key is still running');
+        res.setHeader('Idempotent-Replayed', 'true');
+        if (prior.location) res.setHeader('Location', prior.location);
+        res.status(prior.status).type(prior.status >= 400 ? 'application/problem+json' : 'application/json').send(JSON.stringify(prior.body));
+        return;
+      }
+      // Capture the first answer.
+      const json = res.json.bind(res);
+      res.json = (body: unknown) => {
+        const status = res.statusCode;
+        const done =
+          status >= 500
+            ? db('idempotency_keys').where({ principal_id: principal, key }).del() // let a retry run again
+            : db('idempotency_keys')
+                .where({ principal_id: principal, key })
+                .update({ status, body: JSON.stringify(body), location: (res.getHeader('location') as string | undefined) ?? null });
+        done.then(
+          () => json(body),
+          (e: unknown) => next(e),
+        );
+        return res;
+      };
+      next();
+    } catch (e) {
+      next(e);
+    }
+  };
+}

@@ -1,0 +1,68 @@
+/** Idempotency-Key on state-changing requests: same key + same body → the first answer, nothing changes twice. */
+import request from 'supertest';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import type { Express } from 'express';
+import type { Db } from '../db/connection';
+import { bearer, keyFor, testApp } from './helpers/api';
+import { testDb, testPii, testWorker, timeSkippingEnv, uniqueTaskQueue } from './helpers/env';
+import { makePerson } from './helpers/fixtures';
+
+let env: TestWorkflowEnvironment;
+let db: Db;
+let worker: Worker;
+let running: Promise<void>;
+let app: Express;
+
+beforeAll(async () => {
+  env = await timeSkippingEnv();
+  db = testDb();
+  const taskQueue = uniqueTaskQueue('idem');
+  worker = await testWorker(env, db, taskQueue);
+  running = worker.run();
+  app = testApp(db, env.client, taskQueue);
+});
+afterAll(async () => {
+  worker?.shutdown();
+  await running;
+  await env?.teardown();
+  await db?.destroy();
+});
+
+const counter = async (district: string) => Number((await db('voucher_counters').where({ district }).first())?.last ?? 0);
+
+test('R2.1: issuing twice with one Idempotency-Key issues one voucher and answers the same; another body with that key → 409', async () => {
+  const hr = await keyFor(db, 'hr', { district: '330683' });
+  const p = await makePerson(db, testPii);
+  const body = { type: 'general', idNumber: p.idNumber };
+  const first = await request(app).post('/v1/vouchers').set(bearer(hr)).set('Idempotency-Key', 'issue-1').send(body);
+  expect(first.status).toBe(201);
+  const before = await counter('330683');
+  const again = await request(app).post('/v1/vouchers').set(bearer(hr)).set('Idempotency-Key', 'issue-1').send(body);
+  expect(again.status).toBe(201);
+  expect(again.headers['idempotent-replayed']).toBe('true');
+  expect(again.body.voucherNo).toBe(first.body.voucherNo);
+  expect(await counter('330683')).toBe(before);
+  const other = await request(app).post('/v1/vouchers').set(bearer(hr)).set('Idempotency-Key', 'issue-1').send({ ...body, type: 'directed', occupationCode: '1-01' });
+  expect(other.status).toBe(409);
+  expect(other.body.code).toBe('IDEMPOTENCY_KEY_REUSED');
+  // Keys belong to a principal: another HR may use the same key string.
+  const hr2 = await keyFor(db, 'hr', { district: '330683' });
+  const third = await request(app).post('/v1/vouchers').set(bearer(hr2)).set('Idempotency-Key', 'issue-1').send(body);
+  expect(third.status).toBe(201);
+  expect(third.body.voucherNo).not.toBe(first.body.voucherNo);
+});
+
+test('R3.1: a retried activation with the same key gets the first 200, not a 409', async () => {
+  const hr = await keyFor(db, 'hr', { district: '330683' });
+  const p = await makePerson(db, testPii);
+  const holder = await keyFor(db, 'holder', { personRef: p.personRef });
+  const v = await request(app).post('/v1/vouchers').set(bearer(hr)).send({ type: 'general', idNumber: p.idNumber });
+  const a1 = await request(app).post(`/v1/vouchers/${v.body.voucherNo}/activate`).set(bearer(holder)).set('Idempotency-Key', 'act').send({ channel: 'alipay' });
+  const a2 = await request(app).post(`/v1/vouchers/${v.body.voucherNo}/activate`).set(bearer(holder)).set('Idempotency-Key', 'act').send({ channel: 'alipay' });
+  expect(a1.status).toBe(200);
+  expect(a2.status).toBe(200);
+  expect(a2.body).toEqual(a1.body);
+  const plain = await request(app).post(`/v1/vouchers/${v.body.voucherNo}/activate`).set(bearer(holder)).send({ channel: 'alipay' });
+  expect(plain.status).toBe(409);
+});

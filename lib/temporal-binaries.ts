@@ -65,6 +65,14 @@ function resolve(envVar: string, bin: string, wheel: string, log: (m: string) =>
   return undefined;
 }
 
+/** A Python command-line tool from a pinned wheel in `.tools/venv` (e.g. schemathesis for fuzzing). */
+export function ensureVenvTool(bin: string, spec: string, log: (m: string) => void = (m) => process.stderr.write(`[provision] ${m}\n`)): string {
+  const p = path.join(VENV, 'bin', bin);
+  if (existsSync(p)) return p;
+  if (!installWheel(spec, log) || !existsSync(p)) throw new Error(`could not provision ${spec}`);
+  return p;
+}
+
 export interface TemporalBinaries {
   cli?: string;
   testServer?: string;

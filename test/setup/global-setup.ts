@@ -8,7 +8,7 @@ import path from 'node:path';
 import { createDb } from '../../db/connection';
 import { migrateLatest } from '../../db/migrate';
 import { createDatabase, freePort, startEmbeddedPostgres } from '../../lib/postgres';
-import { provisionTemporal } from '../../lib/temporal-binaries';
+import { ensureVenvTool, provisionTemporal } from '../../lib/temporal-binaries';
 import { bundleWorkflowsTo } from '../../scripts/bundle-workflows';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -17,6 +17,8 @@ export default async function globalSetup(): Promise<void> {
   const bins = provisionTemporal();
   if (bins.cli) process.env.TEMPORAL_CLI_PATH = bins.cli;
   if (bins.testServer) process.env.TEMPORAL_TEST_SERVER_PATH = bins.testServer;
+  // The API fuzzer (schemathesis, pinned) for test/api-fuzz.test.ts.
+  process.env.SCHEMATHESIS_PATH = ensureVenvTool('schemathesis', 'schemathesis==4.32.5');
 
   const runId = `${Date.now().toString(36)}_${process.pid}`;
   let serverUrl = process.env.DATABASE_URL;

@@ -2,6 +2,7 @@
  * Activities of the voucher workflow. Dependencies are injected (`createActivities({ db })`); every
  * activity that writes is idempotent, backed by a unique key, so a retry never writes twice.
  */
+import { Context, log as activityLog } from '@temporalio/activity';
 import type { Db } from '../db/connection';
 import { localDate } from '../policy/calendar';
 import type { ClassPlan, RefusalCode, SettlementResult, VoucherSnapshot, VoucherType } from '../workflows/voucher/contract';
@@ -43,6 +44,16 @@ export interface SettleInput {
   checkInRateThresholdPct: number;
   policyVersion: string;
   timeZone: string;
+}
+
+/** Activity log line (carries workflow, activity and request IDs); silent outside an activity. */
+function info(message: string, attrs: Record<string, unknown>): void {
+  try {
+    Context.current();
+  } catch {
+    return;
+  }
+  activityLog.info(message, attrs);
 }
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
@@ -101,10 +112,14 @@ export function createActivities({ db }: ActivityDeps) {
           .onConflict(['person_ref', 'year', 'slot'])
           .ignore()
           .returning('slot');
-        if (inserted.length > 0) return { granted: true, slot };
+        if (inserted.length > 0) {
+          info('activation quota taken', { voucherNo: i.voucherNo, year: i.year, slot });
+          return { granted: true, slot };
+        }
         const holder = await db('activation_quota').where({ person_ref: i.personRef, year: i.year, slot }).first();
         if (holder?.voucher_no === i.voucherNo) return { granted: true, slot };
       }
+      info('activation quota refused', { voucherNo: i.voucherNo, year: i.year });
       return { granted: false };
     },
 
@@ -259,6 +274,7 @@ export function createActivities({ db }: ActivityDeps) {
             .onConflict('voucher_no')
             .ignore();
         }
+        info('settlement decided', { voucherNo: i.voucherNo, outcome: result.outcome, reason: result.reason ?? null });
         // Answer from the stored row, so the first call and every retry return the same value.
         return rowToResult(await trx('subsidy_decisions').where({ voucher_no: i.voucherNo }).first());
       });

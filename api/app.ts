@@ -29,6 +29,7 @@ import { authenticate, requireRole, type Principal } from './auth';
 import { codecRoutes } from './codec-server';
 import { contractValidator, docsRoutes } from './openapi';
 import { idempotency } from './idempotency';
+import { requestContext } from '../lib/request-id';
 import { auditLog, createMetrics, perPrincipalLimit, readiness, requestLogs, securityHeaders } from './ops';
 import { asyncRoute, parse, type ApiDeps } from './http';
 import { Problem, sendProblem } from './problem';
@@ -56,14 +57,6 @@ const REFUSAL_STATUS: Record<string, number> = {
   CLASS_OF_ANOTHER_INSTITUTION: 404,
 };
 
-const IssueBody = z
-  .object({
-    type: z.enum(['general', 'directed']),
-    idNumber: z.string().refine(isValidResidentId, 'not a valid 18-character resident ID number (GB 11643 check digit)'),
-    occupationCode: z.string().regex(/^[0-9A-Za-z-]{1,20}$/).optional(),
-    priorityGroups: z.array(z.string().regex(/^[a-z_]{1,40}$/)).max(10).optional(),
-  })
-  .strict();
 const ActivateBody = z.object({ channel: z.enum(['zlb', 'zwfw', 'alipay', 'wechat', 'e-sscard']).optional() }).strict();
 const EnrolBody = z
   .object({ classId: z.string().min(1).max(64), review: z.object({ passed: z.boolean(), note: z.string().max(500).optional() }).strict() })
@@ -138,7 +131,8 @@ export function createApp(deps: ApiDeps) {
     const id = (req.get('x-request-id') || '').slice(0, 64) || randomUUID();
     res.setHeader('x-request-id', id);
     (req as Request & { id: string }).id = id;
-    next();
+    // Carried into Temporal headers by the client interceptor (lib/request-id.ts).
+    requestContext.run({ requestId: id }, next);
   });
   app.use(requestLogs(logger));
   app.use(metrics.middleware);
@@ -204,49 +198,7 @@ export function createApp(deps: ApiDeps) {
     return new Problem(409, 'REFUSED', cause?.message ?? e.message);
   }
 
-  // ---- issue (district HR) -----------------------------------------------------------------
-  v1.post(
-    '/vouchers',
-    requireRole('hr'),
-    asyncRoute(async (req, res) => {
-      const body = parse(IssueBody, req.body);
-      const district = req.principal!.district;
-      if (!district || !isShaoxingDistrict(district)) throw new Problem(403, 'FORBIDDEN_SCOPE', 'HR principal has no Shaoxing district');
-      const personRef = pii.personRef(body.idNumber);
-      const person = await db('persons').where({ person_ref: personRef }).first();
-      if (!person) throw new Problem(422, 'PERSON_NOT_REGISTERED', 'no person with this ID number in the registry', 'R2.1');
-      if (person.civil_service) throw new Problem(422, 'CIVIL_SERVICE_EXCLUDED', 'civil-service establishment staff are excluded', 'R1.2');
-      if (body.type === 'general' && body.occupationCode) {
-        throw new Problem(400, 'INVALID_REQUEST', 'a general voucher fixes no occupation', 'R2.2');
-      }
-      const obtainedAt = now();
-      const input = await buildVoucherInput(db, {
-        type: body.type,
-        issuerDistrict: district,
-        personRef,
-        occupationCode: body.occupationCode,
-        priorityGroups: body.priorityGroups ?? person.priority_groups ?? [],
-        obtainedAt,
-      });
-      const handle = await client.workflow.start<typeof voucherWorkflow>('voucherWorkflow', {
-        workflowId: voucherWorkflowId(input.voucherNo),
-        taskQueue,
-        args: [input],
-        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-        workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
-        staticSummary: `${input.voucherNo} · ${input.type} · ${district}`,
-        typedSearchAttributes: [
-          { key: VoucherTypeKey, value: input.type },
-          { key: VoucherStatusKey, value: VoucherStatus.Issued },
-          { key: IssuerDistrictKey, value: district },
-          { key: ActivationDeadlineKey, value: new Date(obtainedAt) },
-        ],
-      });
-      const s = await handle.query(stateQuery);
-      logger.info({ voucherNo: input.voucherNo, by: req.principal!.id }, 'voucher issued');
-      res.status(201).location(`/v1/vouchers/${input.voucherNo}`).json(view(s, req.principal!));
-    }),
-  );
+  // ---- issue (district HR): POST /vouchers lives in routes/issuance.ts (R2.1, eligibility R1.2, R2.3, R2.4)
 
   // ---- list (from the read model, never from Temporal visibility) --------------------------
   const ListQuery = z

@@ -8,6 +8,7 @@ export async function bundleWorkflowsTo(file: string): Promise<string> {
     workflowsPath: require.resolve('../workflows'),
     // Must match the data converter of workers using this bundle (lib/codec.ts).
     failureConverterPath: require.resolve('../workflows/failure-converter'),
+    workflowInterceptorModules: [require.resolve('../workflows/request-id-interceptors')],
     logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} } as never,
   });
   mkdirSync(path.dirname(file), { recursive: true });

@@ -181,8 +181,9 @@ describe('workflow determinism lint', () => {
   // The bundle has two roots: the workflows, and the failure converter loaded by path (lib/codec.ts).
   const main = lintWorkflowGraph(ROOT, ENTRY);
   const converter = lintWorkflowGraph(ROOT, 'workflows/failure-converter.ts');
-  const reached = [...new Set([...main.reached, ...converter.reached])];
-  const violations = [...main.violations, ...converter.violations];
+  const interceptors = lintWorkflowGraph(ROOT, 'workflows/request-id-interceptors.ts');
+  const reached = [...new Set([...main.reached, ...converter.reached, ...interceptors.reached])];
+  const violations = [...main.violations, ...converter.violations, ...interceptors.violations];
 
   test('the walker reaches the voucher workflow and the calendar it uses', () => {
     // Guards against a vacuous pass: a walker that finds nothing finds no violation either.

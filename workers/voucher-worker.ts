@@ -1,6 +1,7 @@
 /** Builds the voucher worker: workflows from `workflows/`, activities bound to injected dependencies. */
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { dataConverter, type CodecKeys } from '../lib/codec';
+import { requestIdActivityInterceptor } from '../lib/request-id';
 import { createAllActivities } from '../activities';
 import type { ActivityDeps } from '../activities/voucher-activities';
 import type { Db } from '../db/connection';
@@ -32,6 +33,11 @@ export async function createVoucherWorker(d: VoucherWorkerDeps): Promise<Worker>
     ...workflowSource(d.workflowBundlePath),
     activities: createAllActivities({ db: d.db, ...d.activityDeps }),
     dataConverter: dataConverter(d.codecKeys),
+    interceptors: {
+      activity: [requestIdActivityInterceptor],
+      // Used when bundling here; a prebuilt bundle has them built in (scripts/bundle-workflows.ts).
+      workflowModules: d.workflowBundlePath ? undefined : [require.resolve('../workflows/request-id-interceptors')],
+    },
     ...d.options,
   });
 }

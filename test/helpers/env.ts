@@ -6,6 +6,7 @@ import { executableFor } from '../../lib/temporal-binaries';
 import { Pii } from '../../lib/pii';
 import { registerSearchAttributes } from '../../lib/search-attributes';
 import { dataConverter, parseCodecKeys } from '../../lib/codec';
+import { requestIdActivityInterceptor, requestIdClientInterceptor } from '../../lib/request-id';
 
 export function testDb(): Db {
   const url = process.env.TEST_DATABASE_URL;
@@ -35,7 +36,7 @@ export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   quietRuntime();
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: executableFor(process.env.TEMPORAL_TEST_SERVER_PATH) },
-    client: { dataConverter: testDataConverter },
+    client: { dataConverter: testDataConverter, interceptors: { workflow: [requestIdClientInterceptor] } },
   });
   await registerSearchAttributes(env.connection, env.namespace ?? 'default');
   return env;
@@ -53,5 +54,6 @@ export async function testWorker(env: TestWorkflowEnvironment, db: Db, taskQueue
     ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: require.resolve('../../workflows') }),
     activities: activities ?? createAllActivities({ db }),
     dataConverter: testDataConverter,
+    interceptors: { activity: [requestIdActivityInterceptor] },
   });
 }

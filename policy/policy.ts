@@ -27,6 +27,10 @@ export interface PolicyParams {
   strikeWindowMonths: number;
   /** Days before each deadline on which the holder is reminded (one outbox row per reminder). */
   reminderDaysBeforeDeadline: number[];
+  /** R3.10: length of one QR check-in token window in seconds; the classroom code rotates each window. */
+  qrTokenWindowSeconds: number;
+  /** R3.10: greatest distance in metres between a trainee's geolocated check-in and the venue. */
+  checkInRadiusMeters: number;
 }
 
 export const POLICY_VERSIONS: readonly PolicyParams[] = Object.freeze([
@@ -42,6 +46,8 @@ export const POLICY_VERSIONS: readonly PolicyParams[] = Object.freeze([
     strikesBeforeRectification: 3,
     strikeWindowMonths: 12,
     reminderDaysBeforeDeadline: Object.freeze([14, 3]) as number[],
+    qrTokenWindowSeconds: 60,
+    checkInRadiusMeters: 300,
   }),
 ]);
 
@@ -64,10 +70,13 @@ export function assertPolicy(p: unknown): asserts p is PolicyParams {
     'checkInRateThresholdPct',
     'strikesBeforeRectification',
     'strikeWindowMonths',
+    'qrTokenWindowSeconds',
+    'checkInRadiusMeters',
   ];
   for (const k of ints) {
     if (!Number.isInteger(o[k]) || (o[k] as number) < 0) throw new Error(`policy parameter ${k} must be a non-negative integer`);
   }
+  if ((o.qrTokenWindowSeconds as number) < 1) throw new Error('policy parameter qrTokenWindowSeconds must be positive');
   if (typeof o.version !== 'string' || typeof o.timeZone !== 'string' || typeof o.effectiveFrom !== 'string') {
     throw new Error('policy version, timeZone and effectiveFrom must be strings');
   }

@@ -1,2 +1,3 @@
 /** Workflows of the training area (registered by the voucher worker through workflows/index.ts). */
-export {};
+export { institutionWorkflow } from './institution';
+export { classCompletionWorkflow } from './completion';

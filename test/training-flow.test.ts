@@ -1,0 +1,273 @@
+/**
+ * Time-skipping flows of the training area: a whole class of 20 sessions from listing through holder
+ * QR + geolocated check-ins to completion and settlement (R3.10, R4.2), and the strike register with
+ * rectification and re-approval (R4.4).
+ */
+import request from 'supertest';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import type { Express } from 'express';
+import { createTrainingActivities } from '../activities/training-activities';
+import type { Db } from '../db/connection';
+import { localIso } from '../policy/calendar';
+import { voucherWorkflowId } from '../workflows/voucher/contract';
+import { stateQuery } from '../workflows/voucher/messages';
+import { bearer, keyFor, testApp } from './helpers/api';
+import { testDb, testPii, testWorker, timeSkippingEnv, uniqueTaskQueue } from './helpers/env';
+import { makeCatalogueEntry, makeInstitution, makePerson, uniqueOccupation } from './helpers/fixtures';
+
+const DAY = 86_400_000;
+const MIN = 60_000;
+const VENUE = { lat: 29.9986, lng: 120.5822 };
+const iso = (ms: number) => localIso(ms, 'Asia/Shanghai');
+
+let env: TestWorkflowEnvironment;
+let db: Db;
+let worker: Worker;
+let running: Promise<void>;
+let app: Express;
+let clock = 0;
+let hr: string;
+let operator: string;
+
+beforeAll(async () => {
+  env = await timeSkippingEnv();
+  db = testDb();
+  const taskQueue = uniqueTaskQueue('training-flow');
+  worker = await testWorker(env, db, taskQueue);
+  running = worker.run();
+  clock = await env.currentTimeMs();
+  app = testApp(db, env.client, taskQueue, () => clock);
+  hr = await keyFor(db, 'hr', { district: '330602' });
+  operator = await keyFor(db, 'operator');
+});
+
+afterAll(async () => {
+  worker?.shutdown();
+  await running;
+  await env?.teardown();
+  await db?.destroy();
+});
+
+async function syncClock(): Promise<number> {
+  clock = await env.currentTimeMs();
+  return clock;
+}
+
+async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (ok(v) || Date.now() > until) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function approvedInstitution(): Promise<{ id: string; key: string }> {
+  const reg = await request(app).post('/v1/institutions').set(bearer(operator)).send({ name: 'Yuecheng Vocational School', district: '330602' });
+  expect(reg.status).toBe(201);
+  expect((await request(app).post(`/v1/institutions/${reg.body.id}/approve`).set(bearer(hr)).send({})).status).toBe(200);
+  return { id: reg.body.id, key: await keyFor(db, 'institution', { institutionId: reg.body.id }) };
+}
+
+async function activatedVoucher(occupationCode: string, idNumber?: string) {
+  const person = idNumber ? undefined : await makePerson(db, testPii);
+  const id = idNumber ?? person!.idNumber;
+  const holder = await keyFor(db, 'holder', { personRef: testPii.personRef(id) });
+  const issued = await request(app).post('/v1/vouchers').set(bearer(hr)).send({ type: 'directed', idNumber: id, occupationCode });
+  expect(issued.status).toBe(201);
+  const voucherNo = issued.body.voucherNo as string;
+  expect((await request(app).post(`/v1/vouchers/${voucherNo}/activate`).set(bearer(holder)).send({})).status).toBe(200);
+  return { holder, voucherNo };
+}
+
+describe('a whole class (R3.10, R4.2)', () => {
+  test('R3.10 R4.2 R3.5: 20 sessions of unequal length; trainees at 59%, 60% and 100% check-in by QR + geolocation; 60% and 100% settle, 59% is rejected', async () => {
+    const occ = uniqueOccupation();
+    const inst = await approvedInstitution();
+    const t0 = await syncClock();
+    // 18 sessions of 50 minutes, one of 40 and one of 60: 1000 minutes, so 590 (59%) and 600 (60%) are exact.
+    const minutes = [...Array<number>(18).fill(50), 40, 60];
+    const sessions = minutes.map((m, k) => ({
+      sessionId: `S${String(k + 1).padStart(2, '0')}`,
+      startsAt: t0 + (k + 3) * DAY + 60 * MIN,
+      endsAt: t0 + (k + 3) * DAY + 60 * MIN + 90 * MIN,
+      minutes: m,
+    }));
+    const people = [await makePerson(db, testPii), await makePerson(db, testPii), await makePerson(db, testPii)];
+    const created = await request(app)
+      .post('/v1/classes')
+      .set(bearer(inst.key))
+      .send({
+        occupationCode: occ,
+        level: '4',
+        trainingKind: 'certificate',
+        mode: 'offline',
+        venue: VENUE,
+        capacity: 20,
+        sessions: sessions.map((s) => ({ sessionId: s.sessionId, startsAt: iso(s.startsAt), endsAt: iso(s.endsAt), minutes: s.minutes })),
+        roster: people.map((p) => p.idNumber),
+      });
+    expect(created.status).toBe(201);
+    const classId = created.body.classId as string;
+    await makeCatalogueEntry(db, { occupationCode: occ, level: '4', amountFen: 240_000 });
+
+    // The holders find the class in the marketplace (R3.6) and enrol with the institution (R3.7).
+    const listed = await request(app).get('/v1/classes').query({ occupationCode: occ }).set(bearer(hr));
+    expect(listed.body.items).toEqual([expect.objectContaining({ classId, seatsLeft: 20, totalMinutes: 1000, sessionCount: 20 })]);
+    const trainees = [];
+    for (const p of people) {
+      const v = await activatedVoucher(occ, p.idNumber);
+      const en = await request(app).post(`/v1/vouchers/${v.voucherNo}/enrol`).set(bearer(inst.key)).send({ classId, review: { passed: true } });
+      expect(en.status).toBe(200);
+      trainees.push(v);
+    }
+    const [at59, at60, at100] = trainees as [(typeof trainees)[0], (typeof trainees)[0], (typeof trainees)[0]];
+    const ids = sessions.map((s) => s.sessionId);
+    const attends = new Map([
+      [at59.voucherNo, new Set([...ids.slice(0, 11), 'S19'])], // 11·50 + 40 = 590
+      [at60.voucherNo, new Set(ids.slice(0, 12))], // 12·50 = 600
+      [at100.voucherNo, new Set(ids)],
+    ]);
+
+    for (const s of sessions) {
+      // The worker's clock moves to the session, and the API's with it.
+      await env.sleep(s.startsAt + 5 * MIN - (await env.currentTimeMs()));
+      await syncClock();
+      const code = await request(app).get(`/v1/classes/${classId}/sessions/${s.sessionId}/qr`).set(bearer(inst.key));
+      expect(code.status).toBe(200);
+      for (const v of trainees) {
+        if (!attends.get(v.voucherNo)!.has(s.sessionId)) continue;
+        const r = await request(app)
+          .post('/v1/check-ins')
+          .set(bearer(v.holder))
+          .send({ voucherNo: v.voucherNo, sessionId: s.sessionId, token: code.body.token, lat: VENUE.lat + 0.0004, lng: VENUE.lng - 0.0003 });
+        expect(r.status).toBe(202);
+      }
+    }
+    const rate = (no: string) => env.client.workflow.getHandle(voucherWorkflowId(no)).query(stateQuery);
+    expect((await eventually(() => rate(at59.voucherNo), (s) => s.attendedMinutes === 590)).checkInRate).toBe(59);
+    expect((await eventually(() => rate(at60.voucherNo), (s) => s.attendedMinutes === 600)).checkInRate).toBe(60);
+    expect((await eventually(() => rate(at100.voucherNo), (s) => s.attendedMinutes === 1000)).checkInRate).toBe(100);
+
+    await env.sleep(sessions[19]!.endsAt + MIN - (await env.currentTimeMs()));
+    await syncClock();
+    const done = await request(app)
+      .post(`/v1/classes/${classId}/completion`)
+      .set(bearer(inst.key))
+      .send({ results: trainees.map((v) => ({ voucherNo: v.voucherNo, assessmentPassed: true })) });
+    expect(done.status).toBe(202);
+
+    // Poll with queries (no time skipping) until every voucher has settled one way or the other.
+    const result = (no: string) =>
+      eventually(() => env.client.workflow.getHandle(voucherWorkflowId(no)).query(stateQuery), (s) => s.status === 'settled' || s.status === 'rejected', 30_000);
+    const [r59, r60, r100] = await Promise.all([result(at59.voucherNo), result(at60.voucherNo), result(at100.voucherNo)]);
+    expect(r59.status).toBe('rejected');
+    expect(r59.settlement).toMatchObject({ outcome: 'rejected', reason: 'CHECK_IN_RATE_BELOW_THRESHOLD', rule: 'R3.10' });
+    expect(r60.status).toBe('settled');
+    expect(r100.status).toBe('settled');
+    expect(r60.settlement).toMatchObject({ outcome: 'approved', amountFen: 240_000, payeeType: 'institution', payeeRef: inst.id });
+    const paid = await db('disbursements').whereIn('voucher_no', trainees.map((v) => v.voucherNo)).orderBy('voucher_no');
+    expect(paid.map((x: { voucher_no: string }) => x.voucher_no).sort()).toEqual([at60.voucherNo, at100.voucherNo].sort());
+    const accepted = await db('check_in_attempts').whereIn('voucher_no', trainees.map((v) => v.voucherNo)).where({ verdict: 'accepted' });
+    expect(accepted).toHaveLength(12 + 12 + 20);
+    const view = await eventually(() => request(app).get(`/v1/classes/${classId}/completion`).set(bearer(hr)), (r) => r.body.done === true);
+    expect(view.body.trainees.map((x: { outcome: string }) => x.outcome)).toEqual(['signalled', 'signalled', 'signalled']);
+  });
+});
+
+describe('strike register (R4.4)', () => {
+  test('R4.4: the status activities are idempotent: a retry changes nothing more', async () => {
+    const acts = createTrainingActivities({ db });
+    const id = await makeInstitution(db);
+    expect(await acts.trainingPutUnderRectification({ institutionId: id, kind: 'quality' })).toEqual({ status: 'rectification' });
+    expect(await acts.trainingPutUnderRectification({ institutionId: id, kind: 'quality' })).toEqual({ status: 'rectification' });
+    expect(await acts.trainingReapproveInstitution({ institutionId: id, strikeIds: [], by: 'hr-x' })).toEqual({ status: 'approved' });
+    expect(await acts.trainingReapproveInstitution({ institutionId: id, strikeIds: [], by: 'hr-x' })).toEqual({ status: 'approved' });
+    const pending = await makeInstitution(db, 'pending');
+    expect(await acts.trainingPutUnderRectification({ institutionId: pending, kind: 'lax_review' })).toEqual({ status: 'pending' });
+  });
+
+  test('R4.4: strikes expire after the window; three of one kind within it put the institution under rectification; re-approval restores enrolment', async () => {
+    const inst = await approvedInstitution();
+    const occ = uniqueOccupation();
+    const strike = (kind: 'lax_review' | 'quality') =>
+      request(app).post(`/v1/institutions/${inst.id}/strikes`).set(bearer(hr)).send({ kind, evidence: 'spot check found unsigned attendance sheets' });
+    const register = () => request(app).get(`/v1/institutions/${inst.id}/strikes`).set(bearer(hr));
+    const status = async () => (await db('institutions').where({ id: inst.id }).first()).status as string;
+
+    // Reapproval of an institution not under rectification is refused.
+    const early = await request(app).post(`/v1/institutions/${inst.id}/reapprove`).set(bearer(hr)).send({});
+    expect(early.status).toBe(409);
+    expect(early.body).toMatchObject({ code: 'INSTITUTION_NOT_UNDER_RECTIFICATION', rule: 'R4.4' });
+    const badKind = await request(app).post(`/v1/institutions/${inst.id}/strikes`).set(bearer(hr)).send({ kind: 'late', evidence: 'x' });
+    expect(badKind.status).toBe(400);
+    expect((await request(app).post(`/v1/institutions/${inst.id}/strikes`).set(bearer(inst.key)).send({ kind: 'quality', evidence: 'x' })).status).toBe(403);
+
+    // Two quality strikes, then 12 months pass: they expire, and a third alone does not rectify.
+    expect((await strike('quality')).status).toBe(202);
+    expect((await strike('quality')).status).toBe(202);
+    expect((await eventually(register, (r) => r.body.counts?.quality === 2)).body.counts).toEqual({ lax_review: 0, quality: 2 });
+    await env.sleep('366 days');
+    await syncClock();
+    expect((await eventually(register, (r) => r.body.counts?.quality === 0)).body.counts.quality).toBe(0);
+    expect((await strike('quality')).status).toBe(202);
+    await strike('lax_review');
+    await strike('lax_review');
+    const mixed = await eventually(register, (r) => r.body.strikes?.length === 3);
+    expect(mixed.body.counts).toEqual({ lax_review: 2, quality: 1 });
+    expect(mixed.body.status).toBe('approved');
+    expect(await status()).toBe('approved');
+
+    // A class with an enrolled trainee before the third strike of a kind: that enrolment stays.
+    const t0 = await syncClock();
+    const cls = await request(app)
+      .post('/v1/classes')
+      .set(bearer(inst.key))
+      .send({
+        occupationCode: occ,
+        level: '4',
+        trainingKind: 'project',
+        mode: 'online',
+        capacity: 10,
+        sessions: [{ sessionId: 'S01', startsAt: iso(t0 + 10 * DAY), endsAt: iso(t0 + 10 * DAY + 60 * MIN), minutes: 60 }],
+        roster: [],
+      });
+    expect(cls.status).toBe(201);
+    const classId = cls.body.classId as string;
+    const before = await activatedVoucher(occ);
+    expect((await request(app).post(`/v1/vouchers/${before.voucherNo}/enrol`).set(bearer(inst.key)).send({ classId, review: { passed: true } })).status).toBe(200);
+
+    // Third lax review within the window → rectification.
+    expect((await strike('lax_review')).status).toBe(202);
+    const rect = await eventually(register, (r) => r.body.status === 'rectification');
+    expect(rect.body.status).toBe('rectification');
+    expect(rect.body.rectifiedAt).not.toBeNull();
+    expect(await status()).toBe('rectification');
+    const blocked = await activatedVoucher(occ);
+    const refused = await request(app).post(`/v1/vouchers/${blocked.voucherNo}/enrol`).set(bearer(inst.key)).send({ classId, review: { passed: true } });
+    expect(refused.status).toBe(422);
+    expect(refused.body).toMatchObject({ code: 'INSTITUTION_UNDER_RECTIFICATION', rule: 'R4.4' });
+    expect((await env.client.workflow.getHandle(voucherWorkflowId(before.voucherNo)).query(stateQuery)).status).toBe('in_training');
+    expect(await db('enrolments').where({ voucher_no: before.voucherNo })).toHaveLength(1);
+
+    // Re-approval (HR) → approved again, strikes cleared, enrolment works.
+    expect((await request(app).post(`/v1/institutions/${inst.id}/reapprove`).set(bearer(hr)).send({})).status).toBe(202);
+    const back = await eventually(register, (r) => r.body.status === 'approved');
+    expect(back.body.status).toBe('approved');
+    expect(back.body.strikes).toEqual([]);
+    expect(await status()).toBe('approved');
+    expect((await db('institution_strikes').where({ institution_id: inst.id }).whereNotNull('cleared_at')).length).toBe(4);
+    const ok = await request(app).post(`/v1/vouchers/${blocked.voucherNo}/enrol`).set(bearer(inst.key)).send({ classId, review: { passed: true } });
+    expect(ok.status).toBe(200);
+    expect(ok.body.status).toBe('in_training');
+    const wf = await env.client.workflow.getHandle(`Institution:${inst.id}`).describe();
+    expect(wf.type).toBe('institutionWorkflow');
+    expect(wf.status.name).toBe('RUNNING');
+    // One more strike after re-approval counts from zero.
+    await strike('lax_review');
+    const fresh = await eventually(register, (r) => r.body.strikes?.length === 1);
+    expect(fresh.body.counts).toEqual({ lax_review: 1, quality: 0 });
+    expect(await status()).toBe('approved');
+  });
+});

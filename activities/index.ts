@@ -1,5 +1,6 @@
 /** All activities of the worker, built from injected dependencies. */
 import { createIssuanceActivities } from './issuance-activities';
+import { createMaintenanceActivities } from './maintenance-activities';
 import { createSettlementActivities } from './settlement-activities';
 import { createTrainingActivities } from './training-activities';
 import { createActivities, type ActivityDeps } from './voucher-activities';
@@ -10,6 +11,7 @@ export function createAllActivities(deps: ActivityDeps) {
     ...createIssuanceActivities(deps),
     ...createTrainingActivities(deps),
     ...createSettlementActivities(deps),
+    ...createMaintenanceActivities(deps),
   };
 }
 export type AllActivities = ReturnType<typeof createAllActivities>;

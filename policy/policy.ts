@@ -31,6 +31,8 @@ export interface PolicyParams {
   qrTokenWindowSeconds: number;
   /** R3.10: greatest distance in metres between a trainee's geolocated check-in and the venue. */
   checkInRadiusMeters: number;
+  /** PIPL art. 28: days after a voucher ends (settled, rejected, expired, revoked) that raw check-in coordinates are kept. */
+  checkInCoordinateRetentionDays: number;
 }
 
 export const POLICY_VERSIONS: readonly PolicyParams[] = Object.freeze([
@@ -48,6 +50,7 @@ export const POLICY_VERSIONS: readonly PolicyParams[] = Object.freeze([
     reminderDaysBeforeDeadline: Object.freeze([14, 3]) as number[],
     qrTokenWindowSeconds: 60,
     checkInRadiusMeters: 300,
+    checkInCoordinateRetentionDays: 90,
   }),
 ]);
 
@@ -72,6 +75,7 @@ export function assertPolicy(p: unknown): asserts p is PolicyParams {
     'strikeWindowMonths',
     'qrTokenWindowSeconds',
     'checkInRadiusMeters',
+    'checkInCoordinateRetentionDays',
   ];
   for (const k of ints) {
     if (!Number.isInteger(o[k]) || (o[k] as number) < 0) throw new Error(`policy parameter ${k} must be a non-negative integer`);

@@ -1,6 +1,201 @@
-/** Activities of the issuance area; dependencies injected like createActivities({ db }). */
+/**
+ * Activities of the issuance area (R2.3–R2.6): the person record the eligibility engine decides on,
+ * starting a voucher workflow, and directed issuance of a trainee list, chunk by chunk.
+ *
+ * Every row of a list is issued at most once: `issuance_rows` is keyed by (list_id, row_no) and unique
+ * on (list_id, person_ref); the voucher number and the whole voucher input are allocated once per row
+ * in one transaction and reused by every retry, and starting a voucher that already runs counts as done.
+ */
+import { Context } from '@temporalio/activity';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import type { Db } from '../db/connection';
+import { decideEligibility, validatePersonRecord, type PersonRecord, type Reason } from '../eligibility/engine';
+import { buildVoucherInput, policyInForceFromDb } from '../api/voucher-input';
+import { localDate } from '../policy/calendar';
+import type { PolicyParams } from '../policy/policy';
+import { VoucherStatus, voucherWorkflowId, type VoucherInput } from '../workflows/voucher/contract';
+import { ActivationDeadlineKey, IssuerDistrictKey, OccupationCodeKey, VoucherStatusKey, VoucherTypeKey } from '../workflows/voucher/search-attributes';
+import type { voucherWorkflow } from '../workflows/voucher/workflow';
+import type { ChunkResult } from '../workflows/issuance/contract';
 import type { ActivityDeps } from './voucher-activities';
 
-export function createIssuanceActivities(_deps: ActivityDeps) {
-  return {};
+/** A refusal reason of a list row or an issuance: stable code, the rule, a human detail. */
+export interface RowReason {
+  code: string;
+  rule: string;
+  detail: string;
+}
+
+/** The eligibility engine's view of registry rows (persons + ui_contributions). */
+export function personRecordFromRows(
+  row: Record<string, unknown>,
+  contributions: { district: string; month: string }[],
+): PersonRecord {
+  const employmentDistrict = (row.employment_district as string | null) ?? null;
+  return {
+    civilService: Boolean(row.civil_service),
+    householdDistrict: (row.household_district as string | null) ?? null,
+    // Rows registered before 002 kept the residence permit place in residence_district.
+    residencePermitDistrict: ((row.residence_permit_district ?? row.residence_district) as string | null) ?? null,
+    employmentDistrict,
+    // A row with an employment place but no recorded status (registered before 002) is employed there.
+    employmentStatus: ((row.employment_status as PersonRecord['employmentStatus']) ?? null) ?? (employmentDistrict ? 'employed' : null),
+    uiContributions: contributions.map((c) => ({ district: c.district, month: c.month })),
+    uiPayingNow: row.ui_district ? { district: row.ui_district as string } : null,
+    unemploymentRegDistrict: (row.unemployment_reg_district as string | null) ?? null,
+    eastWestPartner: Boolean(row.east_west_partner),
+    priorityGroups: ((row.priority_groups as string[] | null) ?? []).slice(),
+  };
+}
+
+/** Loads persons and their UI history by person_ref, in batches (lists may name thousands). */
+export async function loadPersonRecords(db: Db, personRefs: string[]): Promise<Map<string, { row: Record<string, unknown>; record: PersonRecord }>> {
+  const out = new Map<string, { row: Record<string, unknown>; record: PersonRecord }>();
+  const refs = [...new Set(personRefs)];
+  for (let i = 0; i < refs.length; i += 1000) {
+    const batch = refs.slice(i, i + 1000);
+    const rows = await db('persons').whereIn('person_ref', batch);
+    const contribs = await db('ui_contributions').whereIn('person_ref', batch).select('person_ref', 'district', 'month');
+    const byRef = new Map<string, { district: string; month: string }[]>();
+    for (const c of contribs) {
+      const list = byRef.get(c.person_ref) ?? [];
+      list.push({ district: c.district, month: c.month });
+      byRef.set(c.person_ref, list);
+    }
+    for (const r of rows) out.set(r.person_ref, { row: r, record: personRecordFromRows(r, byRef.get(r.person_ref) ?? []) });
+  }
+  return out;
+}
+
+/** Reasons from the engine, or a single reason when the registry row cannot be decided on. */
+export function eligibilityReasons(
+  record: PersonRecord,
+  kind: 'general' | 'directed',
+  district: string,
+  at: number,
+  policy: PolicyParams,
+): { eligible: boolean; reasons: RowReason[]; priorityGroups: string[] } {
+  const valid = validatePersonRecord(record);
+  if (!valid.ok) {
+    return {
+      eligible: false,
+      reasons: [{ code: 'PERSON_RECORD_INVALID', rule: 'R2.1', detail: valid.issues.map((i) => `${i.path}: ${i.detail}`).join('; ') }],
+      priorityGroups: [],
+    };
+  }
+  const d = decideEligibility(record, kind, district, localDate(at, policy.timeZone), policy);
+  return { eligible: d.eligible, reasons: d.reasons.map((r: Reason) => ({ code: r.code, rule: r.rule, detail: r.detail })), priorityGroups: d.priorityGroups };
+}
+
+/** Starts the voucher workflow of `input` (REJECT_DUPLICATE / FAIL: a number never runs twice). */
+export async function startVoucherWorkflow(client: Client, taskQueue: string, input: VoucherInput) {
+  return client.workflow.start<typeof voucherWorkflow>('voucherWorkflow', {
+    workflowId: voucherWorkflowId(input.voucherNo),
+    taskQueue,
+    args: [input],
+    workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+    staticSummary: `${input.voucherNo} · ${input.type} · ${input.issuerDistrict}`,
+    typedSearchAttributes: [
+      { key: VoucherTypeKey, value: input.type },
+      { key: VoucherStatusKey, value: VoucherStatus.Issued },
+      { key: IssuerDistrictKey, value: input.issuerDistrict },
+      { key: ActivationDeadlineKey, value: new Date(input.obtainedAt) },
+      ...(input.occupationCode ? [{ key: OccupationCodeKey, value: input.occupationCode }] : []),
+    ],
+  });
+}
+
+/** Runs `fn` over `items` with at most `n` in flight. */
+async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(n, items.length) }, async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      await fn(item);
+    }
+  });
+  await Promise.all(lanes);
+}
+
+export function createIssuanceActivities(deps: ActivityDeps) {
+  const { db } = deps;
+  const clock = deps.now ?? Date.now;
+
+  return {
+    /** Number of rows of a list, and the highest row number (the workflow's plan). */
+    async issuanceListSize(listId: string): Promise<{ total: number }> {
+      const list = await db('trainee_lists').where({ list_id: listId }).first();
+      if (!list) throw new Error(`no trainee list ${listId}`);
+      return { total: Number(list.total) };
+    },
+
+    /**
+     * R2.4, R2.5: decides and issues rows [fromRow, toRow] of a list. Idempotent per row: a decided
+     * row is skipped, an allocated voucher input is reused, an already started voucher counts as done.
+     * Returns the counts of the whole range as stored, so a retry reports the same numbers.
+     */
+    async issueListChunk(a: { listId: string; fromRow: number; toRow: number; concurrency?: number }): Promise<ChunkResult> {
+      const ctx = Context.current();
+      const client = ctx.client;
+      const taskQueue = ctx.info.taskQueue;
+      const list = await db('trainee_lists').where({ list_id: a.listId }).first();
+      if (!list) throw new Error(`no trainee list ${a.listId}`);
+      const pending = await db('issuance_rows')
+        .where({ list_id: a.listId, outcome: 'pending' })
+        .whereBetween('row_no', [a.fromRow, a.toRow])
+        .orderBy('row_no');
+      if (pending.length) {
+        const now = clock();
+        const policy = await policyInForceFromDb(db, now);
+        const persons = await loadPersonRecords(db, pending.map((r: { person_ref: string | null }) => r.person_ref).filter((x: string | null): x is string => !!x));
+
+        await pool(pending, a.concurrency ?? 16, async (row: { row_no: number; person_ref: string | null; voucher_input: VoucherInput | null }) => {
+          const key = { list_id: a.listId, row_no: row.row_no };
+          let input = row.voucher_input;
+          if (!input) {
+            const p = row.person_ref ? persons.get(row.person_ref) : undefined;
+            const decision = p
+              ? eligibilityReasons(p.record, 'directed', list.district, now, policy)
+              : { eligible: false, reasons: [{ code: 'PERSON_NOT_REGISTERED', rule: 'R2.5', detail: 'no person with this ID number in the registry' }], priorityGroups: [] };
+            if (!decision.eligible) {
+              await db('issuance_rows').where(key).where({ outcome: 'pending' }).update({ outcome: 'rejected', reasons: JSON.stringify(decision.reasons), decided_at: new Date(now) });
+              return;
+            }
+            // Allocate the number and capture the input once, atomically with the row.
+            input = await db.transaction(async (trx) => {
+              const locked = await trx('issuance_rows').where(key).forUpdate().first();
+              if (locked.voucher_input) return locked.voucher_input as VoucherInput;
+              const built = await buildVoucherInput(trx as unknown as Db, {
+                type: 'directed',
+                issuerDistrict: list.district,
+                personRef: row.person_ref!,
+                occupationCode: list.occupation_code,
+                priorityGroups: decision.priorityGroups,
+                obtainedAt: now,
+              });
+              await trx('issuance_rows').where(key).update({ voucher_no: built.voucherNo, voucher_input: JSON.stringify(built) });
+              return built;
+            });
+          }
+          try {
+            await startVoucherWorkflow(client, taskQueue, input!);
+          } catch (e) {
+            if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;
+          }
+          await db('issuance_rows').where(key).where({ outcome: 'pending' }).update({ outcome: 'issued', decided_at: new Date(clock()) });
+          ctx.heartbeat();
+        });
+      }
+      const counts = await db('issuance_rows')
+        .where({ list_id: a.listId })
+        .whereBetween('row_no', [a.fromRow, a.toRow])
+        .select('outcome')
+        .count<{ outcome: string; n: number }[]>({ n: '*' })
+        .groupBy('outcome');
+      const by = (o: string) => Number(counts.find((c) => c.outcome === o)?.n ?? 0);
+      return { processed: by('issued') + by('rejected'), issued: by('issued'), rejected: by('rejected') };
+    },
+  };
 }

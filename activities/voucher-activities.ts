@@ -4,7 +4,8 @@
  */
 import { Context, log as activityLog } from '@temporalio/activity';
 import type { Db } from '../db/connection';
-import { localDate } from '../policy/calendar';
+import type { Pii } from '../lib/pii';
+import { localDate, localYear } from '../policy/calendar';
 import type { ClassPlan, RefusalCode, SettlementResult, VoucherSnapshot, VoucherType } from '../workflows/voucher/contract';
 import { Refusal } from '../workflows/voucher/contract';
 import { decideSubsidy, type DecisionInputs, type FundingSource } from './settlement-decision';
@@ -13,6 +14,8 @@ export interface ActivityDeps {
   db: Db;
   /** Clock for timestamps the database keeps (decisions use the workflow's time passed in). */
   now?: () => number;
+  /** Personal-data keys: settlement renders disbursement tables with names and accounts. */
+  pii?: Pii;
 }
 
 export type EnrolmentCheck =
@@ -203,7 +206,7 @@ export function createActivities({ db }: ActivityDeps) {
     async settleVoucher(i: SettleInput): Promise<SettlementResult> {
       return db.transaction(async (trx) => {
         const prior = await trx('subsidy_decisions').where({ voucher_no: i.voucherNo }).first();
-        if (prior) return rowToResult(prior);
+        if (prior) return withBudgetStatus(trx, rowToResult(prior), i.voucherNo);
         const completedOn = localDate(i.completedAt, i.timeZone);
         // R3.11: the catalogue entry in force on the completion date.
         const entry = await trx('subsidy_catalogue')
@@ -258,9 +261,18 @@ export function createActivities({ db }: ActivityDeps) {
         }).onConflict('voucher_no').ignore().returning('voucher_no');
         if (written.length === 0) {
           // A concurrent attempt decided first; its decision stands.
-          return rowToResult(await trx('subsidy_decisions').where({ voucher_no: i.voucherNo }).first());
+          return withBudgetStatus(trx, rowToResult(await trx('subsidy_decisions').where({ voucher_no: i.voucherNo }).first()), i.voucherNo);
         }
         if (result.outcome === 'approved') {
+          // R3.12: reserve the amount in the paying district's budget for the funding source and year,
+          // atomically (the check constraint and the WHERE keep reserved ≤ total); short → the queue.
+          const budgetYear = localYear(result.decidedAt, i.timeZone);
+          const reserved = await trx.raw(
+            `update budgets set reserved_fen = reserved_fen + ?, updated_at = now()
+             where district = ? and funding_source = ? and year = ? and total_fen - reserved_fen >= ?`,
+            [result.amountFen!, result.payerDistrict!, result.fundingSource!, budgetYear, result.amountFen!],
+          );
+          const ok = (reserved.rowCount ?? 0) > 0;
           await trx('disbursements')
             .insert({
               voucher_no: i.voucherNo,
@@ -270,16 +282,27 @@ export function createActivities({ db }: ActivityDeps) {
               amount_fen: result.amountFen,
               funding_source: result.fundingSource,
               payment_route: result.paymentRoute,
+              status: ok ? 'approved' : 'waiting_budget',
+              budget_year: budgetYear,
+              reserved_at: ok ? new Date().toISOString() : null,
             })
             .onConflict('voucher_no')
             .ignore();
         }
         info('settlement decided', { voucherNo: i.voucherNo, outcome: result.outcome, reason: result.reason ?? null });
         // Answer from the stored row, so the first call and every retry return the same value.
-        return rowToResult(await trx('subsidy_decisions').where({ voucher_no: i.voucherNo }).first());
+        return withBudgetStatus(trx, rowToResult(await trx('subsidy_decisions').where({ voucher_no: i.voucherNo }).first()), i.voucherNo);
       });
     },
   };
+}
+
+/** R3.12: an approved decision tells whether its money was reserved or waits in the budget queue. */
+async function withBudgetStatus(trx: Db, r: SettlementResult, voucherNo: string): Promise<SettlementResult> {
+  if (r.outcome !== 'approved') return r;
+  const d = await trx('disbursements').where({ voucher_no: voucherNo }).first('reserved_at');
+  if (!d) return r;
+  return { ...r, budgetStatus: d.reserved_at ? 'reserved' : 'waiting_budget' };
 }
 
 function rowToResult(r: Record<string, unknown>): SettlementResult {

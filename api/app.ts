@@ -9,10 +9,9 @@ import {
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
-import { ApplicationFailure, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
-import { isValidResidentId } from '../lib/pii';
-import { isShaoxingDistrict, DISTRICTS } from '../policy/districts';
+import { DISTRICTS } from '../policy/districts';
 import { localIso } from '../policy/calendar';
 import {
   VOUCHER_NO_PATTERN,
@@ -23,8 +22,6 @@ import {
   type VoucherSnapshot,
 } from '../workflows/voucher/contract';
 import { activateUpdate, checkInSignal, completeSignal, enrolUpdate, revokeSignal, stateQuery } from '../workflows/voucher/messages';
-import { ActivationDeadlineKey, IssuerDistrictKey, VoucherStatusKey, VoucherTypeKey } from '../workflows/voucher/search-attributes';
-import type { voucherWorkflow } from '../workflows/voucher/workflow';
 import { authenticate, requireRole, type Principal } from './auth';
 import { codecRoutes } from './codec-server';
 import { contractValidator, docsRoutes } from './openapi';
@@ -34,10 +31,9 @@ import { auditLog, createMetrics, perPrincipalLimit, readiness, requestLogs, sec
 import { asyncRoute, parse, type ApiDeps } from './http';
 import { Problem, sendProblem } from './problem';
 import { issuanceRoutes } from './routes/issuance';
-import { publicRoutes } from './routes/public';
+import { publicRoutes, statsPageRoutes } from './routes/public';
 import { settlementRoutes } from './routes/settlement';
 import { trainingRoutes } from './routes/training';
-import { buildVoucherInput } from './voucher-input';
 
 /** How each refusal code maps to HTTP: policy refusals 422, state conflicts 409, unknown objects 404. */
 const REFUSAL_STATUS: Record<string, number> = {
@@ -137,6 +133,14 @@ export function createApp(deps: ApiDeps) {
   app.use(requestLogs(logger));
   app.use(metrics.middleware);
   app.use(express.json({ limit: '256kb' }));
+  // PostgreSQL text cannot hold NUL: refuse it at the door rather than fail deep inside (found by fuzzing).
+  app.use((req, _res, next) => {
+    const hasNul = (v: unknown): boolean =>
+      typeof v === 'string' ? v.includes('\u0000') : Array.isArray(v) ? v.some(hasNul) : !!v && typeof v === 'object' && Object.entries(v).some(([k, x]) => k.includes('\u0000') || hasNul(x));
+    if (hasNul(req.body) || hasNul(req.query) || req.path.includes('\u0000') || decodeURIComponent(req.path.replace(/%(?![0-9a-fA-F]{2})/g, '%25')).includes('\u0000')) {
+      next(new Problem(400, 'INVALID_REQUEST', 'NUL characters are not allowed'));
+    } else next();
+  });
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -231,8 +235,13 @@ export function createApp(deps: ApiDeps) {
       if (q.district) rows = rows.where('issuer_district', q.district);
       if (q.institutionId) rows = rows.where('institution_id', q.institutionId);
       if (q.personRef) rows = rows.where('person_ref', q.personRef);
-      if (q.issuedFrom) rows = rows.where('obtained_at', '>=', q.issuedFrom);
-      if (q.issuedTo) rows = rows.where('obtained_at', '<', q.issuedTo);
+      const instant = (v: string, name: string) => {
+        const t = Date.parse(v);
+        if (Number.isNaN(t) || !/([+-](0\d|1[0-4]):[0-5]\d|Z)$/.test(v)) throw new Problem(400, 'INVALID_REQUEST', `${name}: not a valid instant`);
+        return new Date(t).toISOString();
+      };
+      if (q.issuedFrom) rows = rows.where('obtained_at', '>=', instant(q.issuedFrom, 'issuedFrom'));
+      if (q.issuedTo) rows = rows.where('obtained_at', '<', instant(q.issuedTo, 'issuedTo'));
       if (q.cursor) {
         const after = Buffer.from(q.cursor, 'base64url').toString();
         if (!VOUCHER_NO_PATTERN.test(after)) throw new Problem(400, 'INVALID_CURSOR');
@@ -337,6 +346,8 @@ export function createApp(deps: ApiDeps) {
   );
 
   app.use('/v1', v1);
+  // The statistics page for HR and finance (R5.1): static HTML that calls /v1/statistics with the user's key.
+  app.use(statsPageRoutes());
 
   app.use((req, _res, next) => next(new Problem(404, 'NOT_FOUND', `no route ${req.method} ${req.path}`)));
   // eslint-disable-next-line @typescript-eslint/no-unused-vars

@@ -20,6 +20,9 @@ import { Pii } from '../lib/pii';
 import { createDatabase, startEmbeddedPostgres, type RunningPostgres } from '../lib/postgres';
 import { registerSearchAttributes } from '../lib/search-attributes';
 import { provisionTemporal } from '../lib/temporal-binaries';
+import { ensureRetentionSchedule } from '../workflows/maintenance/schedule';
+import { ensureSettlementSchedule } from '../workflows/settlement/schedule';
+import { connectClient } from '../lib/temporal-connection';
 import { installWorkerRuntime, startWorker } from '../workers/main';
 import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../workflows/voucher/search-attributes';
 
@@ -118,7 +121,7 @@ async function main() {
   await db.destroy();
 
   installWorkerRuntime(config.workerMetricsAddress);
-  const worker = await startWorker({ databaseUrl, temporalAddress: address, namespace: config.temporalNamespace, codecKeys });
+  const worker = await startWorker({ databaseUrl, temporalAddress: address, namespace: config.temporalNamespace, codecKeys, pii });
   stops.push(() => worker.stop());
   const api = await startApi({
     databaseUrl,
@@ -130,6 +133,13 @@ async function main() {
     temporalUiOrigin: config.temporalUiOrigin,
   });
   stops.unshift(() => api.stop());
+  // Daily jobs as Temporal Schedules (idempotent: an existing schedule is updated).
+  {
+    const client = await connectClient(address, config.temporalNamespace, codecKeys);
+    await ensureSettlementSchedule(client);
+    await ensureRetentionSchedule(client);
+    await client.connection.close();
+  }
   log.info({ api: `http://127.0.0.1:${config.apiPort}`, temporalUi: config.temporalAddress ? undefined : 'http://127.0.0.1:8233' }, 'ready');
 
   let stopping = false;

@@ -10,8 +10,13 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import type { Db } from '../db/connection';
 import type { Role } from '../api/auth';
-import { keyFor, testApp } from './helpers/api';
-import { testDb, testPii, testWorker, timeSkippingEnv, uniqueTaskQueue } from './helpers/env';
+import { createApp } from '../api/app';
+import { createDb } from '../db/connection';
+import { migrateLatest } from '../db/migrate';
+import { createLogger } from '../lib/logger';
+import { createDatabase, dropDatabase, withDatabase } from '../lib/postgres';
+import { keyFor } from './helpers/api';
+import { testPii, testWorker, timeSkippingEnv, uniqueTaskQueue } from './helpers/env';
 import { makeClass, makeInstitution, makePerson } from './helpers/fixtures';
 
 let env: TestWorkflowEnvironment;
@@ -21,13 +26,19 @@ let running: Promise<void>;
 let server: Server;
 let base: string;
 
+let ownDb: { server: string; name: string };
+
 beforeAll(async () => {
   env = await timeSkippingEnv();
-  db = testDb();
+  // A database of its own: the "refused requests change nothing" counts must not see other test files' writes.
+  const url = new URL(process.env.TEST_DATABASE_URL!);
+  ownDb = { server: withDatabase(url.toString(), 'postgres'), name: `${url.pathname.slice(1)}_fuzz` };
+  db = createDb(await createDatabase(ownDb.server, ownDb.name), { max: 5 });
+  await migrateLatest(db);
   const taskQueue = uniqueTaskQueue('fuzz');
   worker = await testWorker(env, db, taskQueue);
   running = worker.run();
-  server = testApp(db, env.client, taskQueue).listen(0, '127.0.0.1');
+  server = createApp({ db, client: env.client, pii: testPii, logger: createLogger('silent'), taskQueue, rateLimitPerMinute: 1_000_000 }).listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   // Something real to find: a registered person and an approved institution with a class.
@@ -42,6 +53,7 @@ afterAll(async () => {
   await running;
   await env?.teardown();
   await db?.destroy();
+  if (ownDb) await dropDatabase(ownDb.server, ownDb.name);
 });
 
 async function counts() {

@@ -195,7 +195,7 @@ describe('lists', () => {
     const hrList = await keyFor(db, 'hr', { district: '330681' });
     const mine: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const p = await makePerson(db, testPii);
+      const p = await makePerson(db, testPii, { uiDistrict: '330681' });
       const r = await request(app).post('/v1/vouchers').set(bearer(hrList)).send({ type: 'general', idNumber: p.idNumber });
       mine.push(r.body.voucherNo);
     }

@@ -33,7 +33,7 @@ const counter = async (district: string) => Number((await db('voucher_counters')
 
 test('R2.1: issuing twice with one Idempotency-Key issues one voucher and answers the same; another body with that key → 409', async () => {
   const hr = await keyFor(db, 'hr', { district: '330683' });
-  const p = await makePerson(db, testPii);
+  const p = await makePerson(db, testPii, { uiDistrict: '330683' });
   const body = { type: 'general', idNumber: p.idNumber };
   const first = await request(app).post('/v1/vouchers').set(bearer(hr)).set('Idempotency-Key', 'issue-1').send(body);
   expect(first.status).toBe(201);
@@ -55,7 +55,7 @@ test('R2.1: issuing twice with one Idempotency-Key issues one voucher and answer
 
 test('R3.1: a retried activation with the same key gets the first 200, not a 409', async () => {
   const hr = await keyFor(db, 'hr', { district: '330683' });
-  const p = await makePerson(db, testPii);
+  const p = await makePerson(db, testPii, { uiDistrict: '330683' });
   const holder = await keyFor(db, 'holder', { personRef: p.personRef });
   const v = await request(app).post('/v1/vouchers').set(bearer(hr)).send({ type: 'general', idNumber: p.idNumber });
   const a1 = await request(app).post(`/v1/vouchers/${v.body.voucherNo}/activate`).set(bearer(holder)).set('Idempotency-Key', 'act').send({ channel: 'alipay' });

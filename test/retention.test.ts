@@ -51,7 +51,7 @@ test('coordinates of vouchers ended longer ago than the retention period are era
   expect(res.retentionDays).toBe(retention);
   expect(res.coordinatesPurged).toBeGreaterThanOrEqual(1);
   const rows = await db('check_in_attempts').whereIn('voucher_no', [old, recent, running2]);
-  const by = Object.fromEntries(rows.map((r: { voucher_no: string }) => [r.voucher_no, r]));
+  const by: Record<string, { coords_enc: string | null }> = Object.fromEntries(rows.map((r: { voucher_no: string; coords_enc: string | null }) => [r.voucher_no, r]));
   expect(by[old]).toMatchObject({ coords_enc: null, verdict: 'accepted', distance_m: 42 });
   expect(by[recent].coords_enc).not.toBeNull();
   expect(by[running2].coords_enc).not.toBeNull();

@@ -194,7 +194,7 @@ describe('classes (R3.5, R4.2)', () => {
     expect(JSON.stringify(roster)).not.toContain(p.idNumber);
     expect(await db('class_qr_secrets').where({ class_id: cls.classId }).first()).toBeTruthy();
 
-    const before = Number((await db('classes').count<{ n: string }[]>({ n: '*' }))[0]!.n);
+    const before = Number((await db('classes').where({ institution_id: inst.id }).count<{ n: string }[]>({ n: '*' }))[0]!.n);
     const base = { occupationCode: '4-01-01', level: '4', trainingKind: 'certificate', capacity: 5, roster: [] };
     const noVenue = await request(app)
       .post('/v1/classes')
@@ -218,7 +218,7 @@ describe('classes (R3.5, R4.2)', () => {
       .set(bearer(inst.key))
       .send({ ...base, trainingKind: 'hobby', mode: 'online', sessions: [{ sessionId: 'S01', startsAt: iso(now + DAY), endsAt: iso(now + DAY + 90 * MIN), minutes: 90 }] });
     expect(badKind.status).toBe(400);
-    expect(Number((await db('classes').count<{ n: string }[]>({ n: '*' }))[0]!.n)).toBe(before);
+    expect(Number((await db('classes').where({ institution_id: inst.id }).count<{ n: string }[]>({ n: '*' }))[0]!.n)).toBe(before);
     // Another institution's class looks missing.
     const other = await approvedInstitution();
     expect((await request(app).get(`/v1/classes/${cls.classId}`).set(bearer(other.key))).status).toBe(404);

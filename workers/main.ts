@@ -3,6 +3,7 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { createDb } from '../db/connection';
 import { parseCodecKeys, type CodecKeys } from '../lib/codec';
 import { loadConfig } from '../lib/config';
+import { Pii } from '../lib/pii';
 import { connectNative } from '../lib/temporal-connection';
 import { createVoucherWorker } from './voucher-worker';
 
@@ -14,10 +15,10 @@ export function installWorkerRuntime(bindAddress: string): void {
   });
 }
 
-export async function startWorker(opts: { databaseUrl: string; temporalAddress: string; namespace: string; codecKeys: CodecKeys; workflowBundlePath?: string }) {
+export async function startWorker(opts: { databaseUrl: string; temporalAddress: string; namespace: string; codecKeys: CodecKeys; pii: Pii; workflowBundlePath?: string }) {
   const db = createDb(opts.databaseUrl);
   const connection = await connectNative(opts.temporalAddress);
-  const worker = await createVoucherWorker({ connection, namespace: opts.namespace, db, codecKeys: opts.codecKeys, workflowBundlePath: opts.workflowBundlePath });
+  const worker = await createVoucherWorker({ connection, namespace: opts.namespace, db, codecKeys: opts.codecKeys, workflowBundlePath: opts.workflowBundlePath, activityDeps: { pii: opts.pii } });
   const running = worker.run();
   return {
     worker,
@@ -40,7 +41,7 @@ if (require.main === module) {
   }
   installWorkerRuntime(c.workerMetricsAddress);
   // The SDK's worker shuts down gracefully on SIGINT/SIGTERM by itself.
-  startWorker({ databaseUrl: c.databaseUrl, temporalAddress: c.temporalAddress, namespace: c.temporalNamespace, codecKeys: parseCodecKeys(c.codecKeys, c.codecKeyId) }).then(async (w) => {
+  startWorker({ databaseUrl: c.databaseUrl, temporalAddress: c.temporalAddress, namespace: c.temporalNamespace, codecKeys: parseCodecKeys(c.codecKeys, c.codecKeyId), pii: new Pii(c) }).then(async (w) => {
     await w.running;
     process.exit(0);
   });

@@ -1,6 +1,7 @@
 /** Test data built through the same tables production uses; every identifier is unique per call. */
 import type { Db } from '../../db/connection';
 import type { Pii } from '../../lib/pii';
+import { POLICY_VERSIONS } from '../../policy/policy';
 
 let seq = 0;
 export function uid(prefix: string): string {
@@ -37,6 +38,10 @@ export async function makePerson(
     residenceDistrict: string | null;
     unemploymentRegDistrict: string | null;
     civilService: boolean;
+    /** East–west partner-area person: eligible for a directed voucher in any district (R2.4). Default true. */
+    eastWestPartner: boolean;
+    /** Months of UI contributions in the UI district up to this month (default: the policy minimum, R2.3). */
+    uiMonths: number;
   }> = {},
 ): Promise<PersonFixture> {
   let idNumber = makeResidentId();
@@ -60,7 +65,19 @@ export async function makePerson(
     residence_district: o.residenceDistrict ?? null,
     unemployment_reg_district: o.unemploymentRegDistrict ?? null,
     civil_service: o.civilService ?? false,
+    east_west_partner: o.eastWestPartner ?? true,
   });
+  // A UI history that makes the person eligible for a general voucher of their UI district (R2.3).
+  const uiDistrict = o.uiDistrict === undefined ? '330602' : o.uiDistrict;
+  const months = o.uiMonths ?? POLICY_VERSIONS[0]!.generalVoucherMinUiMonthsInDistrict;
+  if (uiDistrict && months > 0) {
+    const now = new Date(Date.now() + 8 * 3_600_000);
+    const rows = Array.from({ length: months }, (_, k) => {
+      const d = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - k, 1));
+      return { person_ref: personRef, district: uiDistrict, month: `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, '0')}` };
+    });
+    await db('ui_contributions').insert(rows).onConflict().ignore();
+  }
   return p;
 }
 

@@ -1,2 +1,2 @@
 /** Workflows of the issuance area (registered by the voucher worker through workflows/index.ts). */
-export {};
+export { bulkIssuanceWorkflow } from './bulk';

@@ -1,2 +1,2 @@
 /** Workflows of the settlement area (registered by the voucher worker through workflows/index.ts). */
-export {};
+export { settlementBatchWorkflow } from './batch';

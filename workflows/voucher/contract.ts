@@ -105,6 +105,8 @@ export interface SettlementResult {
   payeeRef?: string;
   fundingSource?: string;
   paymentRoute?: string;
+  /** R3.12: approved money reserved in the budget, or waiting in the budget queue (additive). */
+  budgetStatus?: 'reserved' | 'waiting_budget';
   decidedAt: number;
 }
 

@@ -1,0 +1,23 @@
+/**
+ * R3.13: the daily settlement batch run. Gathers approved, unbatched disbursements into one batch per
+ * paying district and funding source, then renders each batch's table (CSV, XLSX) and stores it with
+ * its SHA-256. Re-running for a date finds the same batches and produces nothing new.
+ */
+import { proxyActivities } from '@temporalio/workflow';
+import type { createSettlementActivities } from '../../activities/settlement-activities';
+import type { SettlementBatchInput, SettlementBatchResult } from './contract';
+
+const acts = proxyActivities<ReturnType<typeof createSettlementActivities>>({
+  startToCloseTimeout: '2 minutes',
+  retry: { maximumAttempts: 10 },
+});
+
+export async function settlementBatchWorkflow(input: SettlementBatchInput = {}): Promise<SettlementBatchResult> {
+  const date = input.date ?? (await acts.settlementBatchDate({ at: Date.now() }));
+  const prepared = await acts.settlementPrepareBatches({ date });
+  const files: SettlementBatchResult['files'] = {};
+  for (const batchId of prepared.batchIds) {
+    files[batchId] = await acts.settlementRenderBatchFiles({ batchId });
+  }
+  return { date, batchIds: prepared.batchIds, created: prepared.created, files };
+}

@@ -93,7 +93,7 @@ afterAll(async () => {
 });
 
 describe('R5.1 statistics', () => {
-  test('R5.1: trainees and certificates count toward the settling district; subsidies by district, source, type, occupation and month; priority groups; budgets used vs left', async () => {
+  test('R5.1 R2.4: trainees and certificates count toward the settling district; subsidies by district, source, type, occupation and month; priority groups; budgets used vs left', async () => {
     const operator = await keyFor(db, 'operator');
     const res = await request(app).get('/v1/statistics').query({ from: `${YEAR}-01-01`, to: `${YEAR}-12-31` }).set(bearer(operator));
     expect(res.status).toBe(200);

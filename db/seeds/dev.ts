@@ -7,6 +7,7 @@ import type { Db } from '../connection';
 import { createPrincipal, type Role } from '../../api/auth';
 import type { Pii } from '../../lib/pii';
 import { DISTRICT_CODES } from '../../policy/districts';
+import { POLICY_VERSIONS } from '../../policy/policy';
 
 export const DEMO_ID_NUMBER = '33060219900101001X';
 
@@ -27,6 +28,14 @@ export async function seedDev(db: Db, pii: Pii, firstSessionAt: number): Promise
     })
     .onConflict('person_ref')
     .ignore();
+  // Enough months of UI contributions in 越城区 for a general voucher there (R2.3), ending this month.
+  const months = POLICY_VERSIONS[POLICY_VERSIONS.length - 1]!.generalVoucherMinUiMonthsInDistrict;
+  const today = new Date(firstSessionAt);
+  const contributions = Array.from({ length: months }, (_, k) => {
+    const d = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth() - k - 1, 1));
+    return { person_ref: personRef, district: '330602', month: `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, '0')}` };
+  });
+  await db('ui_contributions').insert(contributions).onConflict().ignore();
   await db('institutions').insert({ id: 'INST-DEMO', name: '演示职业技能培训学校', district: '330602', status: 'approved' }).onConflict('id').ignore();
   await db('classes')
     .insert({ id: 'CLS-DEMO', institution_id: 'INST-DEMO', occupation_code: '4-03-02-01', level: '4', training_kind: 'certificate', mode: 'offline', capacity: 40, venue_lat: 30.0, venue_lng: 120.58 })

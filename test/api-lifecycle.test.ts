@@ -219,3 +219,43 @@ describe('lists', () => {
     expect((await request(app).get('/v1/vouchers?status=bogus').set(bearer(hrList))).status).toBe(400);
   });
 });
+
+describe('enrolment windows', () => {
+  test('R4.2: once a class has started only people on its roster may enrol; R3.7 the institution’s review is recorded', async () => {
+    const occ = uniqueOccupation();
+    const instId = await makeInstitution(db);
+    const inst = await keyFor(db, 'institution', { institutionId: instId });
+    const started = await makeClass(db, { institutionId: instId, firstStart: (await env.currentTimeMs()) - DAY, occupationCode: occ, sessions: 3 });
+    const outsider = await issued('directed', occ);
+    await request(app).post(`/v1/vouchers/${outsider.voucherNo}/activate`).set(bearer(outsider.holder)).send({}).expect(200);
+    const refused = await request(app).post(`/v1/vouchers/${outsider.voucherNo}/enrol`).set(bearer(inst)).send({ classId: started.classId, review: { passed: true } });
+    expect(refused.status).toBe(422);
+    expect(refused.body).toMatchObject({ code: 'CLASS_STARTED_NOT_ON_ROSTER', rule: 'R4.2' });
+    expect(await db('enrolments').where({ voucher_no: outsider.voucherNo })).toHaveLength(0);
+
+    const listed = await issued('directed', occ);
+    await db('class_roster').insert({ class_id: started.classId, person_ref: listed.person.personRef });
+    await request(app).post(`/v1/vouchers/${listed.voucherNo}/activate`).set(bearer(listed.holder)).send({}).expect(200);
+    const ok = await request(app).post(`/v1/vouchers/${listed.voucherNo}/enrol`).set(bearer(inst)).send({ classId: started.classId, review: { passed: true, note: 'certificate level checked' } });
+    expect(ok.status).toBe(200);
+    expect(await db('enrolments').where({ voucher_no: listed.voucherNo }).first()).toMatchObject({ review_passed: true, review_note: 'certificate level checked' });
+  });
+
+  test('R3.2 R3.3: an activated voucher past its use deadline cannot be enrolled', async () => {
+    const occ = uniqueOccupation();
+    const instId = await makeInstitution(db);
+    const inst = await keyFor(db, 'institution', { institutionId: instId });
+    const v = await issued('directed', occ);
+    const act = await request(app).post(`/v1/vouchers/${v.voucherNo}/activate`).set(bearer(v.holder)).send({});
+    const handle = env.client.workflow.getHandle(voucherWorkflowId(v.voucherNo));
+    const useDeadline = (await handle.query(stateQuery)).useDeadline!;
+    expect(act.body.useDeadline).toMatch(/\+08:00$/);
+    await env.sleep(useDeadline - (await env.currentTimeMs()) + 60_000);
+    expect((await handle.result()).status).toBe('expired');
+    const cls = await makeClass(db, { institutionId: instId, firstStart: (await env.currentTimeMs()) + 7 * DAY, occupationCode: occ, sessions: 2 });
+    const r = await request(app).post(`/v1/vouchers/${v.voucherNo}/enrol`).set(bearer(inst)).send({ classId: cls.classId, review: { passed: true } });
+    expect(r.status).toBe(409);
+    expect(r.body.code).toBe('VOUCHER_CLOSED');
+    expect(await db('enrolments').where({ voucher_no: v.voucherNo })).toHaveLength(0);
+  });
+});

@@ -132,7 +132,9 @@ export function createApp(deps: ApiDeps) {
   });
   app.use(requestLogs(logger));
   app.use(metrics.middleware);
-  app.use(express.json({ limit: '256kb' }));
+  // Bodies are capped at 256 kB, except trainee lists (thousands of rows, R2.5), which parse their own up to 50 MB.
+  const json = express.json({ limit: '256kb' });
+  app.use((req, res, next) => (req.method === 'POST' && req.path === '/v1/trainee-lists' ? next() : json(req, res, next)));
   // PostgreSQL text cannot hold NUL: refuse it at the door rather than fail deep inside (found by fuzzing).
   app.use((req, _res, next) => {
     const hasNul = (v: unknown): boolean =>

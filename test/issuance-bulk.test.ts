@@ -13,11 +13,13 @@ import type { Express } from 'express';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { createAllActivities } from '../activities';
 import { createDb, type Db } from '../db/connection';
+import { migrateLatest } from '../db/migrate';
+import { createDatabase, dropDatabase } from '../lib/postgres';
 import { localYear } from '../policy/calendar';
 import { issuanceWorkflowId, type IssuanceProgress } from '../workflows/issuance/contract';
 import { issuanceProgressQuery } from '../workflows/issuance/messages';
 import { bearer, keyFor, testApp } from './helpers/api';
-import { testDb, testPii, testWorker, timeSkippingEnv, uniqueTaskQueue } from './helpers/env';
+import { testPii, testWorker, timeSkippingEnv, uniqueTaskQueue } from './helpers/env';
 import { makeInstitution, uid } from './helpers/fixtures';
 
 const N = Number(process.env.ISSUANCE_BULK_ROWS ?? 2000);
@@ -27,6 +29,8 @@ jest.setTimeout(15 * 60_000);
 let env: TestWorkflowEnvironment;
 let db: Db;
 let workerDb: Db;
+let ownDbUrl: string | undefined;
+const ownDbName = `${new URL(process.env.TEST_DATABASE_URL!).pathname.slice(1)}_bulk`.slice(0, 63);
 let worker: Worker;
 let running: Promise<void>;
 let app: Express;
@@ -38,8 +42,12 @@ let hrOther: string;
 
 beforeAll(async () => {
   env = await timeSkippingEnv();
-  db = testDb();
-  workerDb = createDb(process.env.TEST_DATABASE_URL!, { max: 12 });
+  // A database of its own: thousands of vouchers here must not move the global counts other test files
+  // compare before and after (they run in parallel).
+  ownDbUrl = await createDatabase(process.env.TEST_DATABASE_URL!, ownDbName);
+  db = createDb(ownDbUrl, { max: 5 });
+  await migrateLatest(db);
+  workerDb = createDb(ownDbUrl, { max: 12 });
   taskQueue = uniqueTaskQueue('bulk');
   // The activities' clock runs SHIFT ahead: vouchers are numbered in a year no other test file issues in,
   // so that year's counters count only this file's vouchers while other files run in parallel.
@@ -58,6 +66,7 @@ afterAll(async () => {
   await env?.teardown();
   await db?.destroy();
   await workerDb?.destroy();
+  if (ownDbUrl) await dropDatabase(process.env.TEST_DATABASE_URL!, ownDbName);
 });
 
 let serial = 0;

@@ -9,12 +9,15 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import type { Express } from 'express';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import type { Db } from '../db/connection';
+import { createAllActivities } from '../activities';
+import { createDb, type Db } from '../db/connection';
+import { migrateLatest } from '../db/migrate';
+import { createDatabase, dropDatabase } from '../lib/postgres';
 import { AesGcmCodec } from '../lib/codec';
 import { localDate, localYear } from '../policy/calendar';
 import { voucherWorkflowId } from '../workflows/voucher/contract';
 import { bearer, keyFor, testApp } from './helpers/api';
-import { testCodecKeys, testDb, testPii, testWorker, timeSkippingEnv, uniqueTaskQueue } from './helpers/env';
+import { testCodecKeys, testPii, testWorker, timeSkippingEnv, uniqueTaskQueue } from './helpers/env';
 import { makeInstitution } from './helpers/fixtures';
 
 let env: TestWorkflowEnvironment;
@@ -23,14 +26,20 @@ let worker: Worker;
 let running: Promise<void>;
 let app: Express;
 let hr: string; // 330602 越城区
+let ownDbUrl: string | undefined;
+const ownDbName = `${new URL(process.env.TEST_DATABASE_URL!).pathname.slice(1)}_reg`.slice(0, 63);
 let hrOther: string; // 330683 嵊州市
 const SHIFT = 7 * 365 * 86_400_000;
 
 beforeAll(async () => {
   env = await timeSkippingEnv();
-  db = testDb();
+  // A database of its own, so the vouchers issued here never move the global counts other test files
+  // compare before and after (they run in parallel).
+  ownDbUrl = await createDatabase(process.env.TEST_DATABASE_URL!, ownDbName);
+  db = createDb(ownDbUrl, { max: 5 });
+  await migrateLatest(db);
   const taskQueue = uniqueTaskQueue('issuance');
-  worker = await testWorker(env, db, taskQueue);
+  worker = await testWorker(env, db, taskQueue, createAllActivities({ db }));
   running = worker.run();
   // The API's clock runs SHIFT ahead, in a year no other test file issues in, so the voucher counters
   // of that year count only this file's vouchers while other files run in parallel.
@@ -44,6 +53,7 @@ afterAll(async () => {
   await running;
   await env?.teardown();
   await db?.destroy();
+  if (ownDbUrl) await dropDatabase(process.env.TEST_DATABASE_URL!, ownDbName);
 });
 
 let serial = 0;

@@ -318,6 +318,7 @@ export function issuanceRoutes(deps: ApiDeps): Router {
     '/trainee-lists',
     requireRole('institution'),
     express.text({ type: ['text/csv'], limit: '50mb' }),
+    express.json({ limit: '50mb' }),
     asyncRoute(async (req, res) => {
       const institutionId = req.principal!.institutionId;
       const inst = institutionId ? await db('institutions').where({ id: institutionId }).first() : undefined;

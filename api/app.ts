@@ -11,8 +11,6 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
-import { DISTRICTS } from '../policy/districts';
-import { localIso } from '../policy/calendar';
 import {
   VOUCHER_NO_PATTERN,
   TERMINAL_STATUSES,
@@ -30,6 +28,7 @@ import { requestContext } from '../lib/request-id';
 import { auditLog, createMetrics, perPrincipalLimit, readiness, requestLogs, securityHeaders } from './ops';
 import { asyncRoute, parse, type ApiDeps } from './http';
 import { Problem, sendProblem } from './problem';
+import { view } from './voucher-view';
 import { issuanceRoutes } from './routes/issuance';
 import { publicRoutes, statsPageRoutes } from './routes/public';
 import { settlementRoutes } from './routes/settlement';
@@ -60,40 +59,6 @@ const EnrolBody = z
 const CheckInBody = z.object({ sessionId: z.string().min(1).max(64), verifiedMinutes: z.number().int().positive().max(24 * 60).optional() }).strict();
 const CompleteBody = z.object({ assessmentPassed: z.boolean(), certificateNo: z.string().min(1).max(64).optional() }).strict();
 const RevokeBody = z.object({ reason: z.string().min(1).max(500) }).strict();
-
-/** Public view of a voucher: no person reference beyond what the caller's role may see. */
-function view(s: VoucherSnapshot, p: Principal) {
-  const zone = 'Asia/Shanghai';
-  const t = (ms?: number) => (ms === undefined ? null : localIso(ms, zone));
-  return {
-    voucherNo: s.voucherNo,
-    type: s.type,
-    status: s.status,
-    issuerDistrict: s.issuerDistrict,
-    issuerDistrictName: DISTRICTS[s.issuerDistrict as keyof typeof DISTRICTS] ?? null,
-    occupationCode: s.classPlan?.occupationCode ?? s.occupationCode ?? null,
-    institutionId: s.classPlan?.institutionId ?? null,
-    classId: s.classPlan?.classId ?? null,
-    policyVersion: s.policyVersion,
-    priorityGroups: p.role === 'holder' || p.role === 'institution' ? [] : s.priorityGroups,
-    obtainedAt: t(s.obtainedAt),
-    activationDeadline: t(s.activationDeadline),
-    activatedAt: t(s.activatedAt),
-    useDeadline: t(s.useDeadline),
-    enrolledAt: t(s.enrolledAt),
-    completedAt: t(s.completedAt),
-    endedAt: t(s.endedAt),
-    endReason: s.endReason ?? null,
-    sessions: s.sessions,
-    attendedMinutes: s.attendedMinutes,
-    totalMinutes: s.totalMinutes,
-    checkInRate: s.checkInRate,
-    assessmentPassed: s.assessmentPassed ?? null,
-    settlement: s.settlement
-      ? { ...s.settlement, decidedAt: t(s.settlement.decidedAt), payeeRef: s.settlement.payeeType === 'person' ? null : s.settlement.payeeRef }
-      : null,
-  };
-}
 
 /** May this principal see the voucher at all? (Out of scope looks exactly like absent: 404.) */
 function canSee(p: Principal, s: VoucherSnapshot): boolean {

@@ -18,16 +18,17 @@ import {
 import { isPriorityGroup, validatePersonRecord } from '../../eligibility/engine';
 import { isValidResidentId, maskName, maskTail } from '../../lib/pii';
 import { localIso } from '../../policy/calendar';
-import { DISTRICTS, isShaoxingDistrict } from '../../policy/districts';
+import { isShaoxingDistrict } from '../../policy/districts';
 import { issuanceWorkflowId, LIST_ID_PATTERN, type IssuanceProgress } from '../../workflows/issuance/contract';
 import { issuanceProgressQuery } from '../../workflows/issuance/messages';
 import type { bulkIssuanceWorkflow } from '../../workflows/issuance/bulk';
 import { TERMINAL_STATUSES, VOUCHER_NO_PATTERN, VOUCHER_TASK_QUEUE, voucherWorkflowId, type VoucherSnapshot } from '../../workflows/voucher/contract';
 import { stateQuery } from '../../workflows/voucher/messages';
-import { requireRole, type Principal } from '../auth';
+import { requireRole } from '../auth';
 import { asyncRoute, parse, type ApiDeps } from '../http';
 import { Problem } from '../problem';
 import { buildVoucherInput, policyInForceFromDb } from '../voucher-input';
+import { view } from '../voucher-view';
 
 const ID_NUMBER = z.string().refine(isValidResidentId, 'not a valid 18-character resident ID number (GB 11643 check digit)');
 const PHONE = z.string().regex(/^[0-9+-]{5,20}$/, 'phone: 5–20 digits');
@@ -84,39 +85,6 @@ const RowsQuery = z
   })
   .strict();
 
-/** Public view of a voucher (same shape as the rest of the voucher API). */
-function view(s: VoucherSnapshot, p: Principal) {
-  const zone = 'Asia/Shanghai';
-  const t = (ms?: number) => (ms === undefined ? null : localIso(ms, zone));
-  return {
-    voucherNo: s.voucherNo,
-    type: s.type,
-    status: s.status,
-    issuerDistrict: s.issuerDistrict,
-    issuerDistrictName: DISTRICTS[s.issuerDistrict as keyof typeof DISTRICTS] ?? null,
-    occupationCode: s.classPlan?.occupationCode ?? s.occupationCode ?? null,
-    institutionId: s.classPlan?.institutionId ?? null,
-    classId: s.classPlan?.classId ?? null,
-    policyVersion: s.policyVersion,
-    priorityGroups: p.role === 'holder' || p.role === 'institution' ? [] : s.priorityGroups,
-    obtainedAt: t(s.obtainedAt),
-    activationDeadline: t(s.activationDeadline),
-    activatedAt: t(s.activatedAt),
-    useDeadline: t(s.useDeadline),
-    enrolledAt: t(s.enrolledAt),
-    completedAt: t(s.completedAt),
-    endedAt: t(s.endedAt),
-    endReason: s.endReason ?? null,
-    sessions: s.sessions,
-    attendedMinutes: s.attendedMinutes,
-    totalMinutes: s.totalMinutes,
-    checkInRate: s.checkInRate,
-    assessmentPassed: s.assessmentPassed ?? null,
-    settlement: s.settlement
-      ? { ...s.settlement, decidedAt: t(s.settlement.decidedAt), payeeRef: s.settlement.payeeType === 'person' ? null : s.settlement.payeeRef }
-      : null,
-  };
-}
 
 /** 422 listing every reason; the top-level code and rule are the first reason's. */
 function refusal(reasons: RowReason[]): Problem {

@@ -26,7 +26,7 @@ import { contractValidator, docsRoutes } from './openapi';
 import { idempotency } from './idempotency';
 import { requestContext } from '../lib/request-id';
 import { auditLog, createMetrics, perPrincipalLimit, readiness, requestLogs, securityHeaders } from './ops';
-import { asyncRoute, parse, type ApiDeps } from './http';
+import { asyncRoute, hasNul, parse, type ApiDeps } from './http';
 import { Problem, sendProblem } from './problem';
 import { view } from './voucher-view';
 import { issuanceRoutes } from './routes/issuance';
@@ -102,8 +102,6 @@ export function createApp(deps: ApiDeps) {
   app.use((req, res, next) => (req.method === 'POST' && req.path === '/v1/trainee-lists' ? next() : json(req, res, next)));
   // PostgreSQL text cannot hold NUL: refuse it at the door rather than fail deep inside (found by fuzzing).
   app.use((req, _res, next) => {
-    const hasNul = (v: unknown): boolean =>
-      typeof v === 'string' ? v.includes('\u0000') : Array.isArray(v) ? v.some(hasNul) : !!v && typeof v === 'object' && Object.entries(v).some(([k, x]) => k.includes('\u0000') || hasNul(x));
     if (hasNul(req.body) || hasNul(req.query) || req.path.includes('\u0000') || decodeURIComponent(req.path.replace(/%(?![0-9a-fA-F]{2})/g, '%25')).includes('\u0000')) {
       next(new Problem(400, 'INVALID_REQUEST', 'NUL characters are not allowed'));
     } else next();

@@ -34,6 +34,15 @@ export const asyncRoute =
     fn(req, res).catch(next);
   };
 
+/** PostgreSQL text cannot hold NUL: any NUL in a parsed body or query is refused with a 400. */
+export function hasNul(v: unknown): boolean {
+  return typeof v === 'string'
+    ? v.includes('\u0000')
+    : Array.isArray(v)
+      ? v.some(hasNul)
+      : !!v && typeof v === 'object' && Object.entries(v).some(([k, x]) => k.includes('\u0000') || hasNul(x));
+}
+
 export function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body);
   if (!r.success) {

@@ -85,3 +85,16 @@ test('every state-changing request is audited: who, what, when, request ID, outc
   expect(rows[0].principal_id).toMatch(/^hr-/);
   expect(rows[1]).toMatchObject({ principal_id: null, status: 401, problem_code: 'UNAUTHENTICATED' });
 });
+
+test('NUL characters in bodies, queries or paths are refused with 400 before they reach PostgreSQL', async () => {
+  const a = app();
+  const hr = await keyFor(db, 'hr', { district: '330602' });
+  const body = await request(a).post('/v1/vouchers').set(bearer(hr)).send({ type: 'general', idNumber: 'x\u0000' });
+  expect(body.status).toBe(400);
+  expect(body.body.detail).toContain('NUL');
+  const query = await request(a).get('/v1/vouchers?institutionId=%00').set(bearer(hr));
+  expect(query.status).toBe(400);
+  const inst = await keyFor(db, 'institution', { institutionId: 'X' });
+  const list = await request(a).post('/v1/trainee-lists').set(bearer(inst)).send({ listId: 'L1', district: '330602', occupationCode: '1-01', rows: [{ idNumber: '1', name: '\u0000', phone: '1' }] });
+  expect(list.status).toBe(400);
+});

@@ -25,7 +25,7 @@ import type { bulkIssuanceWorkflow } from '../../workflows/issuance/bulk';
 import { TERMINAL_STATUSES, VOUCHER_NO_PATTERN, VOUCHER_TASK_QUEUE, voucherWorkflowId, type VoucherSnapshot } from '../../workflows/voucher/contract';
 import { stateQuery } from '../../workflows/voucher/messages';
 import { requireRole } from '../auth';
-import { asyncRoute, parse, type ApiDeps } from '../http';
+import { asyncRoute, hasNul, parse, type ApiDeps } from '../http';
 import { Problem } from '../problem';
 import { buildVoucherInput, policyInForceFromDb } from '../voucher-input';
 import { view } from '../voucher-view';
@@ -288,6 +288,8 @@ export function issuanceRoutes(deps: ApiDeps): Router {
     express.text({ type: ['text/csv'], limit: '50mb' }),
     express.json({ limit: '50mb' }),
     asyncRoute(async (req, res) => {
+      // This route parses its own (large) body, after the app-wide NUL guard.
+      if (hasNul(req.body)) throw new Problem(400, 'INVALID_REQUEST', 'NUL characters are not allowed');
       const institutionId = req.principal!.institutionId;
       const inst = institutionId ? await db('institutions').where({ id: institutionId }).first() : undefined;
       if (!inst) throw new Problem(403, 'FORBIDDEN_SCOPE', 'institution principal has no institution');

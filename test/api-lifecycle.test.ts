@@ -4,31 +4,28 @@
  */
 import request from 'supertest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import type { Express } from 'express';
 import type { Db } from '../db/connection';
 import { voucherWorkflowId } from '../workflows/voucher/contract';
 import { stateQuery } from '../workflows/voucher/messages';
 import { bearer, keyFor, testApp } from './helpers/api';
-import { testDb, testPii, testWorker, timeSkippingEnv, uniqueTaskQueue } from './helpers/env';
+import { testPii } from './helpers/env';
+import { timeSkippingWorld, type World } from './helpers/world';
 import { makeCatalogueEntry, makeClass, makeInstitution, makePerson, makeResidentId, uniqueOccupation } from './helpers/fixtures';
 
 const DAY = 86_400_000;
 let env: TestWorkflowEnvironment;
 let db: Db;
-let worker: Worker;
-let running: Promise<void>;
+let world: World;
 let app: Express;
 let hr: string;
 let hrOther: string;
 let operator: string;
 
 beforeAll(async () => {
-  env = await timeSkippingEnv();
-  db = testDb();
-  const taskQueue = uniqueTaskQueue('api');
-  worker = await testWorker(env, db, taskQueue);
-  running = worker.run();
+  world = await timeSkippingWorld('api');
+  ({ env, db } = world);
+  const taskQueue = world.taskQueue;
   app = testApp(db, env.client, taskQueue);
   hr = await keyFor(db, 'hr', { district: '330602' });
   hrOther = await keyFor(db, 'hr', { district: '330683' });
@@ -36,10 +33,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-  await db?.destroy();
+  await world?.stop();
 });
 
 async function issued(type: 'general' | 'directed', occupationCode?: string) {

@@ -1,32 +1,26 @@
 /** Idempotency-Key on state-changing requests: same key + same body → the first answer, nothing changes twice. */
 import request from 'supertest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import type { Express } from 'express';
 import type { Db } from '../db/connection';
 import { bearer, keyFor, testApp } from './helpers/api';
-import { testDb, testPii, testWorker, timeSkippingEnv, uniqueTaskQueue } from './helpers/env';
+import { testPii } from './helpers/env';
+import { timeSkippingWorld, type World } from './helpers/world';
 import { makePerson } from './helpers/fixtures';
 
 let env: TestWorkflowEnvironment;
 let db: Db;
-let worker: Worker;
-let running: Promise<void>;
+let world: World;
 let app: Express;
 
 beforeAll(async () => {
-  env = await timeSkippingEnv();
-  db = testDb();
-  const taskQueue = uniqueTaskQueue('idem');
-  worker = await testWorker(env, db, taskQueue);
-  running = worker.run();
+  world = await timeSkippingWorld('idem');
+  ({ env, db } = world);
+  const taskQueue = world.taskQueue;
   app = testApp(db, env.client, taskQueue);
 });
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-  await db?.destroy();
+  await world?.stop();
 });
 
 const counter = async (district: string) => Number((await db('voucher_counters').where({ district }).first())?.last ?? 0);

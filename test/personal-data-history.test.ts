@@ -6,7 +6,6 @@
  */
 import request from 'supertest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import type { Express } from 'express';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { createApp } from '../api/app';
@@ -15,14 +14,14 @@ import { AesGcmCodec, ENCODING, parseCodecKeys } from '../lib/codec';
 import { createLogger } from '../lib/logger';
 import { voucherWorkflowId } from '../workflows/voucher/contract';
 import { bearer, keyFor } from './helpers/api';
-import { testCodecKeys, testDb, testPii, testWorker, timeSkippingEnv, uniqueTaskQueue } from './helpers/env';
+import { testCodecKeys, testPii } from './helpers/env';
+import { timeSkippingWorld, type World } from './helpers/world';
 import { makeCatalogueEntry, makeClass, makeInstitution, makePerson, uniqueOccupation, type PersonFixture } from './helpers/fixtures';
 
 const UI_ORIGIN = 'http://127.0.0.1:8233';
 let env: TestWorkflowEnvironment;
 let db: Db;
-let worker: Worker;
-let running: Promise<void>;
+let world: World;
 let app: Express;
 let person: PersonFixture;
 let voucherNo: string;
@@ -30,11 +29,9 @@ let historyJson: string;
 let firstHistory: unknown;
 
 beforeAll(async () => {
-  env = await timeSkippingEnv();
-  db = testDb();
-  const taskQueue = uniqueTaskQueue('pii');
-  worker = await testWorker(env, db, taskQueue);
-  running = worker.run();
+  world = await timeSkippingWorld('pii');
+  ({ env, db } = world);
+  const taskQueue = world.taskQueue;
   app = createApp({ db, client: env.client, pii: testPii, logger: createLogger('silent'), taskQueue, codecKeys: testCodecKeys, temporalUiOrigin: UI_ORIGIN });
 
   // A full directed lifecycle, plus a refused activation (quota) whose failure lands in history.
@@ -66,10 +63,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-  await db?.destroy();
+  await world?.stop();
 });
 
 test('no resident ID number, name, phone or bank account appears anywhere in the exported histories', () => {

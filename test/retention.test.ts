@@ -1,32 +1,25 @@
 /** PIPL art. 28: raw check-in coordinates are erased after the policy's retention period; verdicts and distances stay. */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import type { Db } from '../db/connection';
 import { POLICY_VERSIONS } from '../policy/policy';
 import { retentionWorkflow } from '../workflows/maintenance/workflow';
-import { testDb, testWorker, timeSkippingEnv, uniqueTaskQueue } from './helpers/env';
+import { timeSkippingWorld, type World } from './helpers/world';
 import { uid } from './helpers/fixtures';
 
 const DAY = 86_400_000;
 const retention = POLICY_VERSIONS[0]!.checkInCoordinateRetentionDays;
 let env: TestWorkflowEnvironment;
 let db: Db;
-let worker: Worker;
-let running: Promise<void>;
+let world: World;
 let taskQueue: string;
 
 beforeAll(async () => {
-  env = await timeSkippingEnv();
-  db = testDb();
-  taskQueue = uniqueTaskQueue('retention');
-  worker = await testWorker(env, db, taskQueue);
-  running = worker.run();
+  world = await timeSkippingWorld('retention');
+  ({ env, db } = world);
+  taskQueue = world.taskQueue;
 });
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-  await db?.destroy();
+  await world?.stop();
 });
 
 async function voucherEnded(endedDaysAgo: number | null): Promise<string> {

@@ -5,7 +5,6 @@
  */
 import request from 'supertest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import type { Express } from 'express';
 import type { Db } from '../db/connection';
 import { localIso } from '../policy/calendar';
@@ -13,7 +12,8 @@ import { POLICY_VERSIONS } from '../policy/policy';
 import { voucherWorkflowId } from '../workflows/voucher/contract';
 import { stateQuery } from '../workflows/voucher/messages';
 import { bearer, keyFor, testApp } from './helpers/api';
-import { testDb, testPii, testWorker, timeSkippingEnv, uniqueTaskQueue } from './helpers/env';
+import { testPii } from './helpers/env';
+import { eventually, timeSkippingWorld, type World } from './helpers/world';
 import { makeCatalogueEntry, makeClass, makeInstitution, makePerson, uniqueOccupation, type PersonFixture } from './helpers/fixtures';
 
 const DAY = 86_400_000;
@@ -24,8 +24,7 @@ const iso = (ms: number) => localIso(ms, 'Asia/Shanghai');
 
 let env: TestWorkflowEnvironment;
 let db: Db;
-let worker: Worker;
-let running: Promise<void>;
+let world: World;
 let app: Express;
 /** The API's clock: pinned by each test to the instant it acts at. */
 let clock = 0;
@@ -34,37 +33,22 @@ let hrOther: string;
 let operator: string;
 
 beforeAll(async () => {
-  env = await timeSkippingEnv();
-  db = testDb();
-  const taskQueue = uniqueTaskQueue('training-api');
-  worker = await testWorker(env, db, taskQueue);
-  running = worker.run();
+  world = await timeSkippingWorld('training-api');
+  ({ env, db } = world);
   clock = await env.currentTimeMs();
-  app = testApp(db, env.client, taskQueue, () => clock);
+  app = testApp(db, env.client, world.taskQueue, () => clock);
   hr = await keyFor(db, 'hr', { district: '330602' });
   hrOther = await keyFor(db, 'hr', { district: '330683' });
   operator = await keyFor(db, 'operator');
 });
 
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-  await db?.destroy();
+  await world?.stop();
 });
 
 async function syncClock(): Promise<number> {
   clock = await env.currentTimeMs();
   return clock;
-}
-
-async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (ok(v) || Date.now() > until) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 async function approvedInstitution(): Promise<{ id: string; key: string }> {

@@ -3,7 +3,6 @@
  * months, reminders 14 and 3 days before), month-end handling and the annual quota.
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Db } from '../db/connection';
 import { buildVoucherInput } from '../api/voucher-input';
@@ -12,7 +11,8 @@ import { POLICY_VERSIONS } from '../policy/policy';
 import { voucherWorkflowId, VOUCHER_NO_PATTERN, type VoucherInput } from '../workflows/voucher/contract';
 import { activateUpdate, stateQuery } from '../workflows/voucher/messages';
 import { voucherWorkflow } from '../workflows/voucher/workflow';
-import { testDb, testPii, testWorker, timeSkippingEnv, uniqueTaskQueue } from './helpers/env';
+import { testPii } from './helpers/env';
+import { timeSkippingWorld, type World } from './helpers/world';
 import { makePerson } from './helpers/fixtures';
 
 const policy = POLICY_VERSIONS[0]!;
@@ -21,23 +21,17 @@ const MINUTE = 60_000;
 
 let env: TestWorkflowEnvironment;
 let db: Db;
-let worker: Worker;
+let world: World;
 let taskQueue: string;
-let running: Promise<void>;
 
 beforeAll(async () => {
-  env = await timeSkippingEnv();
-  db = testDb();
-  taskQueue = uniqueTaskQueue('timers');
-  worker = await testWorker(env, db, taskQueue);
-  running = worker.run();
+  world = await timeSkippingWorld('timers');
+  ({ env, db } = world);
+  taskQueue = world.taskQueue;
 });
 
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-  await db?.destroy();
+  await world?.stop();
 });
 
 async function startVoucher(o: Partial<VoucherInput> = {}) {

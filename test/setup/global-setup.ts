@@ -8,6 +8,7 @@ import path from 'node:path';
 import { createDb } from '../../db/connection';
 import { migrateLatest } from '../../db/migrate';
 import { createDatabase, freePort, startEmbeddedPostgres } from '../../lib/postgres';
+import { provisionChromium } from '../../lib/chromium';
 import { ensureVenvTool, provisionTemporal } from '../../lib/temporal-binaries';
 import { bundleWorkflowsTo } from '../../scripts/bundle-workflows';
 
@@ -19,6 +20,9 @@ export default async function globalSetup(): Promise<void> {
   if (bins.testServer) process.env.TEMPORAL_TEST_SERVER_PATH = bins.testServer;
   // The API fuzzer (schemathesis, pinned) for test/api-fuzz.test.ts.
   process.env.SCHEMATHESIS_PATH = ensureVenvTool('schemathesis', 'schemathesis==4.32.5');
+  // Debian's chromium for the browser tests (Web UI, statistics page); installed with apt-get if missing.
+  const chromiumPath = provisionChromium();
+  if (chromiumPath) process.env.CHROMIUM_PATH = chromiumPath;
 
   const runId = `${Date.now().toString(36)}_${process.pid}`;
   let serverUrl = process.env.DATABASE_URL;

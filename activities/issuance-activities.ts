@@ -11,10 +11,10 @@ import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/c
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Db } from '../db/connection';
 import { decideEligibility, validatePersonRecord, type PersonRecord, type Reason } from '../eligibility/engine';
-import { buildVoucherInput, policyInForceFromDb } from '../api/voucher-input';
-import { localDate } from '../policy/calendar';
+import { buildVoucherInput, nextVoucherNos, policyInForceFromDb } from '../api/voucher-input';
+import { addCalendarMonths, localDate, localYear } from '../policy/calendar';
 import type { PolicyParams } from '../policy/policy';
-import { VoucherStatus, voucherWorkflowId, type VoucherInput } from '../workflows/voucher/contract';
+import { issuedAtOf, VoucherStatus, voucherWorkflowId, type VoucherInput } from '../workflows/voucher/contract';
 import { ActivationDeadlineKey, IssuerDistrictKey, OccupationCodeKey, VoucherStatusKey, VoucherTypeKey } from '../workflows/voucher/search-attributes';
 import type { voucherWorkflow } from '../workflows/voucher/workflow';
 import type { ChunkResult } from '../workflows/issuance/contract';
@@ -101,7 +101,8 @@ export async function startVoucherWorkflow(client: Client, taskQueue: string, in
       { key: VoucherTypeKey, value: input.type },
       { key: VoucherStatusKey, value: VoucherStatus.Issued },
       { key: IssuerDistrictKey, value: input.issuerDistrict },
-      { key: ActivationDeadlineKey, value: new Date(input.obtainedAt) },
+      // The activation deadline is known once the voucher is obtained (at issue only without a claim step).
+      ...(input.awaitsClaim ? [] : [{ key: ActivationDeadlineKey, value: new Date(addCalendarMonths(issuedAtOf(input), input.policy.activationWindowMonths, input.policy.timeZone)) }]),
       ...(input.occupationCode ? [{ key: OccupationCodeKey, value: input.occupationCode }] : []),
     ],
   });
@@ -151,42 +152,84 @@ export function createIssuanceActivities(deps: ActivityDeps) {
         const policy = await policyInForceFromDb(db, now);
         const persons = await loadPersonRecords(db, pending.map((r: { person_ref: string | null }) => r.person_ref).filter((x: string | null): x is string => !!x));
 
-        await pool(pending, a.concurrency ?? 16, async (row: { row_no: number; person_ref: string | null; voucher_input: VoucherInput | null }) => {
-          const key = { list_id: a.listId, row_no: row.row_no };
-          let input = row.voucher_input;
-          if (!input) {
-            const p = row.person_ref ? persons.get(row.person_ref) : undefined;
-            const decision = p
-              ? eligibilityReasons(p.record, 'directed', list.district, now, policy)
-              : { eligible: false, reasons: [{ code: 'PERSON_NOT_REGISTERED', rule: 'R2.5', detail: 'no person with this ID number in the registry' }], priorityGroups: [] };
-            if (!decision.eligible) {
-              await db('issuance_rows').where(key).where({ outcome: 'pending' }).update({ outcome: 'rejected', reasons: JSON.stringify(decision.reasons), decided_at: new Date(now) });
-              return;
-            }
-            // Allocate the number and capture the input once, atomically with the row.
-            input = await db.transaction(async (trx) => {
-              const locked = await trx('issuance_rows').where(key).forUpdate().first();
-              if (locked.voucher_input) return locked.voucher_input as VoucherInput;
+        // 1. Decide every row not yet allocated (pure, in memory); refused rows are stored with their reasons.
+        type Row = { row_no: number; person_ref: string | null; voucher_input: VoucherInput | null };
+        const toAllocate: { row: Row; priorityGroups: string[] }[] = [];
+        for (const row of pending as Row[]) {
+          if (row.voucher_input) continue;
+          const p = row.person_ref ? persons.get(row.person_ref) : undefined;
+          const decision = p
+            ? eligibilityReasons(p.record, 'directed', list.district, now, policy)
+            : { eligible: false, reasons: [{ code: 'PERSON_NOT_REGISTERED', rule: 'R2.5', detail: 'no person with this ID number in the registry' }], priorityGroups: [] };
+          if (!decision.eligible) {
+            await db('issuance_rows').where({ list_id: a.listId, row_no: row.row_no }).where({ outcome: 'pending' }).update({ outcome: 'rejected', reasons: JSON.stringify(decision.reasons), decided_at: new Date(now) });
+            continue;
+          }
+          toAllocate.push({ row, priorityGroups: decision.priorityGroups });
+        }
+        // 2. Allocate the numbers and capture the inputs of the whole chunk in one transaction (one
+        // counter update for the chunk: per row, the district-year counter row stayed locked for two
+        // round trips per row and every concurrent chunk queued on it — see docs/PERFORMANCE.md, figure 6).
+        // A row allocated by an earlier attempt keeps its input; an abort allocates (and wastes) nothing.
+        if (toAllocate.length) {
+          const allocated = await db.transaction(async (trx) => {
+            const locked: { row_no: number; voucher_input: VoucherInput | null }[] = await trx('issuance_rows')
+              .where({ list_id: a.listId })
+              .whereIn('row_no', toAllocate.map((t) => t.row.row_no))
+              .forUpdate()
+              .select('row_no', 'voucher_input');
+            const out = new Map<number, VoucherInput>(locked.filter((l) => l.voucher_input).map((l) => [l.row_no, l.voucher_input!]));
+            const still = toAllocate.filter((t) => !out.has(t.row.row_no));
+            const numbers = await nextVoucherNos(trx as unknown as Db, list.district, localYear(now, policy.timeZone), still.length);
+            const values: (string | number)[] = [];
+            for (let k = 0; k < still.length; k++) {
+              const t = still[k]!;
               const built = await buildVoucherInput(trx as unknown as Db, {
                 type: 'directed',
                 issuerDistrict: list.district,
-                personRef: row.person_ref!,
+                personRef: t.row.person_ref!,
                 occupationCode: list.occupation_code,
-                priorityGroups: decision.priorityGroups,
+                priorityGroups: t.priorityGroups,
                 obtainedAt: now,
+                // R2.7: the named trainee obtains the voucher by claiming it through a channel.
+                awaitsClaim: true,
+                voucherNo: numbers[k]!,
+                policy,
               });
-              await trx('issuance_rows').where(key).update({ voucher_no: built.voucherNo, voucher_input: JSON.stringify(built) });
-              return built;
-            });
-          }
+              out.set(t.row.row_no, built);
+              values.push(t.row.row_no, built.voucherNo, JSON.stringify(built));
+            }
+            if (still.length) {
+              await trx.raw(
+                `update issuance_rows as r set voucher_no = v.voucher_no, voucher_input = v.input::jsonb
+                 from (values ${still.map(() => '(?::int, ?, ?)').join(', ')}) as v(row_no, voucher_no, input)
+                 where r.list_id = ? and r.row_no = v.row_no`,
+                [...values, a.listId],
+              );
+            }
+            return out;
+          });
+          for (const t of toAllocate) t.row.voucher_input = allocated.get(t.row.row_no) ?? null;
+        }
+        // 3. Start the vouchers; mark them issued in batches (a crash before the mark re-starts them:
+        // an already started voucher counts as done).
+        const ready = (pending as Row[]).filter((r) => r.voucher_input);
+        const issuedRows: number[] = [];
+        const flush = async () => {
+          const batch = issuedRows.splice(0);
+          if (batch.length) await db('issuance_rows').where({ list_id: a.listId }).whereIn('row_no', batch).where({ outcome: 'pending' }).update({ outcome: 'issued', decided_at: new Date(clock()) });
+        };
+        await pool(ready, a.concurrency ?? 16, async (row) => {
           try {
-            await startVoucherWorkflow(client, taskQueue, input!);
+            await startVoucherWorkflow(client, taskQueue, row.voucher_input!);
           } catch (e) {
             if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;
           }
-          await db('issuance_rows').where(key).where({ outcome: 'pending' }).update({ outcome: 'issued', decided_at: new Date(clock()) });
+          issuedRows.push(row.row_no);
           ctx.heartbeat();
+          if (issuedRows.length >= 50) await flush();
         });
+        await flush();
       }
       const counts = await db('issuance_rows')
         .where({ list_id: a.listId })

@@ -3,13 +3,14 @@
  * files. Every writing activity is idempotent: batches are keyed by (district, funding source, date),
  * lines by (batch, disbursement), files by (batch, format, variant).
  */
+import { Context } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import { policyInForceFromDb } from '../api/voucher-input';
 import { loadConfig } from '../lib/config';
-import { maskTail, Pii } from '../lib/pii';
+import { isEncryptedBytes, maskTail, Pii } from '../lib/pii';
 import { localDate } from '../policy/calendar';
 import type { ActivityDeps } from './voucher-activities';
-import { renderCsv, renderXlsx, sha256, type BatchHeader, type BatchLine } from './settlement-files';
+import { BatchTableWriter, sha256, type BatchHeader, type BatchLine } from './settlement-files';
 
 /** The settlement area needs the personal-data keys (names and accounts of the table). */
 export type SettlementDeps = ActivityDeps & { pii?: Pii };
@@ -62,8 +63,15 @@ export async function releaseWaiting(trx: Knex.Transaction, b: { district: strin
   return released;
 }
 
-/** Renders and stores (encrypted) the four files of a batch; returns what is stored. */
-export async function renderBatchFiles(db: Knex, pii: Pii, batchId: string): Promise<BatchFileInfo[]> {
+/** Lines of a batch are read in keyset pages of this size while its files are written. */
+const RENDER_PAGE = 10_000;
+
+/**
+ * Renders and stores (encrypted) the four files of a batch; returns what is stored. The lines are read
+ * in keyset pages by line number; each name and account is decrypted once (a payee met again in the
+ * batch is decrypted from a small cache) and written to both variants, CSV and XLSX in one pass.
+ */
+export async function renderBatchFiles(db: Knex, pii: Pii, batchId: string, onPage?: (linesDone: number) => void): Promise<BatchFileInfo[]> {
   const existing = await db('batch_files').where({ batch_id: batchId }).select('format', 'variant', 'sha256', 'size');
   if (existing.length === 4) return existing.map(toInfo).sort(byKey);
   const batch = await db('settlement_batches').where({ id: batchId }).first();
@@ -75,31 +83,55 @@ export async function renderBatchFiles(db: Knex, pii: Pii, batchId: string): Pro
     paymentRoute: batch.payment_route,
     date: dateString(batch.batch_date),
   };
-  const rows = await db('batch_lines').where({ batch_id: batchId }).orderBy('line_no');
-  const lines = (variant: FileVariant): BatchLine[] =>
-    rows.map((r) => {
-      const account = r.account_enc ? pii.decrypt(r.account_enc) : '';
-      return {
+  const writers = { masked: new BatchTableWriter(header), full: new BatchTableWriter(header) };
+  const cache = new Map<string, string>();
+  const plain = (token: string | null): string => {
+    if (!token) return '';
+    let v = cache.get(token);
+    if (v === undefined) {
+      v = pii.decrypt(token);
+      if (cache.size < 10_000) cache.set(token, v);
+    }
+    return v;
+  };
+  let last = 0;
+  let done = 0;
+  for (;;) {
+    const page = await db('batch_lines')
+      .where({ batch_id: batchId })
+      .andWhere('line_no', '>', last)
+      .orderBy('line_no')
+      .limit(RENDER_PAGE)
+      .select('line_no', 'payee_type', 'payee_id_masked', 'payee_name_enc', 'account_enc', 'amount_fen', 'voucher_no');
+    if (page.length === 0) break;
+    for (const r of page) {
+      const account = plain(r.account_enc);
+      const line: BatchLine = {
         lineNo: r.line_no,
         payeeType: r.payee_type,
         payeeId: r.payee_id_masked,
-        name: pii.decrypt(r.payee_name_enc),
-        account: variant === 'full' ? account : maskTail(account),
+        name: plain(r.payee_name_enc),
+        account,
         amountFen: r.amount_fen,
         voucherNo: r.voucher_no,
       };
-    });
-  const out: BatchFileInfo[] = [];
+      writers.full.add(line);
+      writers.masked.add({ ...line, account: maskTail(account) });
+    }
+    last = page[page.length - 1].line_no;
+    done += page.length;
+    onPage?.(done);
+    if (page.length < RENDER_PAGE) break;
+  }
+  if (done !== Number(batch.line_count)) throw new Error(`batch ${batchId} has ${done} lines, its header says ${batch.line_count}`);
   for (const variant of ['masked', 'full'] as const) {
-    const l = lines(variant);
+    const files = writers[variant].finish();
     for (const format of FILE_FORMATS) {
-      const buf = format === 'csv' ? renderCsv(header, l) : await renderXlsx(header, l);
-      const info = { format, variant, sha256: sha256(buf), size: buf.length };
+      const buf = files[format];
       await db('batch_files')
-        .insert({ batch_id: batchId, format, variant, content_enc: Buffer.from(pii.encrypt(buf.toString('base64')), 'utf8'), sha256: info.sha256, size: info.size })
+        .insert({ batch_id: batchId, format, variant, content_enc: pii.encryptBytes(buf), sha256: sha256(buf), size: buf.length })
         .onConflict(['batch_id', 'format', 'variant'])
         .ignore();
-      out.push(info);
     }
   }
   return (await db('batch_files').where({ batch_id: batchId }).select('format', 'variant', 'sha256', 'size')).map(toInfo).sort(byKey);
@@ -109,7 +141,9 @@ export async function renderBatchFiles(db: Knex, pii: Pii, batchId: string): Pro
 export async function readBatchFile(db: Knex, pii: Pii, batchId: string, format: FileFormat, variant: FileVariant): Promise<Buffer | null> {
   const f = await db('batch_files').where({ batch_id: batchId, format, variant }).first();
   if (!f) return null;
-  const buf = Buffer.from(pii.decrypt(Buffer.from(f.content_enc).toString('utf8')), 'base64');
+  const stored = Buffer.from(f.content_enc);
+  // Files are stored in Pii's binary form; rows written before it hold a `v1:` text token of base64.
+  const buf = isEncryptedBytes(stored) ? pii.decryptBytes(stored) : Buffer.from(pii.decrypt(stored.toString('utf8')), 'base64');
   if (sha256(buf) !== f.sha256) throw new Error(`batch file ${batchId}.${format} does not match its SHA-256`);
   return buf;
 }
@@ -137,10 +171,17 @@ export interface PrepareResult {
 
 /**
  * R3.13: gathers approved, unbatched disbursements per paying district and funding source into one
- * batch per (district, source, date). A batch that exists for the date is found, never redone; rows
- * approved after it wait for the next day's batch. Payees without a registered account wait too.
+ * batch per (district, source, date): one line per disbursement with the payee (person or institution),
+ * name and account as registered now, amount and voucher number, in approval order (created_at, id).
+ * A batch that exists for the date is found, never redone; rows approved after it wait for the next
+ * day's batch. Payees without a registered account wait too. Clawed-back rows are never batched.
+ *
+ * One transaction under an advisory lock; per batch a fixed number of statements whatever its size:
+ * the lines are inserted by one INSERT … SELECT (rows locked FOR UPDATE), the ledger rows marked by
+ * one UPDATE … FROM, and the header's total and count taken from the lines themselves, so the total of
+ * a batch is the sum of its lines by construction. A crash anywhere rolls the whole run back.
  */
-export async function prepareBatches(db: Knex, pii: Pii, date: string): Promise<PrepareResult> {
+export async function prepareBatches(db: Knex, pii: Pii, date: string, onBatch?: (batchId: string) => void): Promise<PrepareResult> {
   return db.transaction(async (trx) => {
     await trx.raw('select pg_advisory_xact_lock(hashtext(?))', ['settlement-batches']);
     const groups = await trx('disbursements as d')
@@ -153,22 +194,12 @@ export async function prepareBatches(db: Knex, pii: Pii, date: string): Promise<
     for (const g of groups) {
       const id = batchNumber(g.payer_district, g.funding_source, date);
       if (await trx('settlement_batches').where({ id }).first()) continue;
-      const ds = await trx('disbursements as d')
-        .leftJoin('clawbacks as c', 'c.disbursement_id', 'd.id')
-        .leftJoin('persons as p', function join() {
-          this.on('p.person_ref', '=', 'd.payee_ref').andOnVal('d.payee_type', '=', 'person');
-        })
-        .leftJoin('institutions as i', function join() {
-          this.on('i.id', '=', 'd.payee_ref').andOnVal('d.payee_type', '=', 'institution');
-        })
-        .where({ 'd.status': 'approved', 'd.payer_district': g.payer_district, 'd.funding_source': g.funding_source })
-        .whereNull('c.id')
-        .select('d.id', 'd.voucher_no', 'd.payee_type', 'd.payee_ref', 'd.amount_fen', 'p.id_number_last4', 'p.name_enc', 'p.bank_account_enc as p_account', 'i.name as i_name', 'i.bank_account_enc as i_account')
-        .orderBy([{ column: 'd.created_at' }, { column: 'd.id' }])
-        .forUpdate('d');
-      const payable = ds.filter((d) => (d.payee_type === 'person' ? d.p_account : d.i_account));
-      if (payable.length === 0) continue;
-      const total = payable.reduce((s, d) => s + BigInt(d.amount_fen), 0n);
+      // Institution names are public, but batch lines hold every payee name as ciphertext, uniformly:
+      // one ciphertext per institution of this group.
+      const insts: { id: string; name: string }[] = await trx('institutions as i')
+        .whereIn('i.id', trx('disbursements').where({ status: 'approved', payer_district: g.payer_district, funding_source: g.funding_source, payee_type: 'institution' }).distinct('payee_ref'))
+        .select('i.id', 'i.name');
+      const names = Object.fromEntries(insts.map((i) => [i.id, pii.encrypt(i.name)]));
       await trx('settlement_batches').insert({
         id,
         district: g.payer_district,
@@ -176,31 +207,69 @@ export async function prepareBatches(db: Knex, pii: Pii, date: string): Promise<
         payment_route: g.payment_route,
         batch_date: date,
         status: 'prepared',
-        total_fen: total.toString(),
-        line_count: payable.length,
+        total_fen: 0,
+        line_count: 0,
       });
-      let lineNo = 0;
-      for (const d of payable) {
-        lineNo += 1;
-        await trx('batch_lines').insert({
-          batch_id: id,
-          line_no: lineNo,
-          disbursement_id: d.id,
-          voucher_no: d.voucher_no,
-          payee_type: d.payee_type,
-          payee_ref: d.payee_ref,
-          payee_id_masked: d.payee_type === 'person' ? `**************${d.id_number_last4}` : d.payee_ref,
-          payee_name_enc: d.payee_type === 'person' ? d.name_enc : pii.encrypt(d.i_name),
-          account_enc: d.payee_type === 'person' ? d.p_account : d.i_account,
-          amount_fen: d.amount_fen,
-        });
+      await trx.raw(
+        `with locked as (
+           select d.id, d.voucher_no, d.payee_type, d.payee_ref, d.amount_fen, d.created_at
+             from disbursements d
+            where d.status = 'approved' and d.payer_district = ? and d.funding_source = ?
+              and not exists (select 1 from clawbacks c where c.disbursement_id = d.id)
+              for update of d
+         )
+         insert into batch_lines (batch_id, line_no, disbursement_id, voucher_no, payee_type, payee_ref, payee_id_masked, payee_name_enc, account_enc, amount_fen)
+         select ?, row_number() over (order by l.created_at, l.id), l.id, l.voucher_no, l.payee_type, l.payee_ref,
+                case when l.payee_type = 'person' then '**************' || p.id_number_last4 else l.payee_ref end,
+                case when l.payee_type = 'person' then p.name_enc else n.value end,
+                case when l.payee_type = 'person' then p.bank_account_enc else i.bank_account_enc end,
+                l.amount_fen
+           from locked l
+           left join persons p on l.payee_type = 'person' and p.person_ref = l.payee_ref
+           left join institutions i on l.payee_type = 'institution' and i.id = l.payee_ref
+           left join jsonb_each_text(?::jsonb) n on l.payee_type = 'institution' and n.key = l.payee_ref
+          where case when l.payee_type = 'person' then p.bank_account_enc else i.bank_account_enc end is not null`,
+        [g.payer_district, g.funding_source, id, JSON.stringify(names)],
+      );
+      const sums = await trx('batch_lines').where({ batch_id: id }).first(trx.raw('count(*)::int as n'), trx.raw('coalesce(sum(amount_fen), 0)::bigint as total'));
+      if (Number(sums.n) === 0) {
+        await trx('settlement_batches').where({ id }).del();
+        continue;
       }
-      await trx('disbursements').whereIn('id', payable.map((d) => d.id)).update({ status: 'batched', batch_id: id });
+      await trx('settlement_batches').where({ id }).update({ total_fen: sums.total, line_count: sums.n });
+      await trx.raw(
+        `update disbursements d set status = 'batched', batch_id = l.batch_id
+           from batch_lines l where l.batch_id = ? and l.disbursement_id = d.id`,
+        [id],
+      );
       created.push(id);
+      onBatch?.(id);
     }
     const all = await trx('settlement_batches').where({ batch_date: date }).orderBy('id').pluck('id');
     return { date, batchIds: all, created };
   });
+}
+
+/**
+ * Inside an activity, heartbeats while `run` works (each batch or page, and every few seconds while a
+ * statement runs), so the workflow's heartbeat timeout notices a dead worker long before the
+ * start-to-close timeout would; outside an activity (bench, tests) it just runs.
+ */
+async function withHeartbeats<T>(run: (beat: (progress?: unknown) => void) => Promise<T>): Promise<T> {
+  let ctx: Context | undefined;
+  try {
+    ctx = Context.current();
+  } catch {
+    ctx = undefined;
+  }
+  if (!ctx) return run(() => {});
+  const c = ctx;
+  const timer = setInterval(() => c.heartbeat(), 3_000);
+  try {
+    return await run((progress) => c.heartbeat(progress));
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 function piiFrom(deps: SettlementDeps): Pii {
@@ -221,10 +290,10 @@ export function createSettlementActivities(deps: ActivityDeps) {
       return localDate(i.at, policy.timeZone);
     },
     async settlementPrepareBatches(i: { date: string }): Promise<PrepareResult> {
-      return prepareBatches(db, keys(), i.date);
+      return withHeartbeats((beat) => prepareBatches(db, keys(), i.date, beat));
     },
     async settlementRenderBatchFiles(i: { batchId: string }): Promise<BatchFileInfo[]> {
-      return renderBatchFiles(db, keys(), i.batchId);
+      return withHeartbeats((beat) => renderBatchFiles(db, keys(), i.batchId, beat));
     },
   };
 }

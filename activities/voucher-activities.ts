@@ -77,6 +77,10 @@ export function createActivities({ db }: ActivityDeps) {
         class_id: s.classPlan?.classId ?? null,
         policy_version: s.policyVersion,
         priority_groups: s.priorityGroups,
+        issued_at: iso(s.issuedAt),
+        claim_deadline: iso(s.claimDeadline),
+        claimed_at: iso(s.claimedAt),
+        claim_channel: s.claimChannel ?? null,
         obtained_at: iso(s.obtainedAt),
         activation_deadline: iso(s.activationDeadline),
         activated_at: iso(s.activatedAt),
@@ -96,6 +100,17 @@ export function createActivities({ db }: ActivityDeps) {
         .onConflict('voucher_no')
         .merge()
         .where('vouchers.revision', '<', s.revision);
+    },
+
+    /**
+     * R2.7: records the channel and time a holder obtained the voucher. Idempotent by voucher number:
+     * a retry (or a second claim) keeps the first record.
+     */
+    async recordClaim(i: { voucherNo: string; personRef: string; channel: string; claimedAt: number }): Promise<void> {
+      await db('voucher_claims')
+        .insert({ voucher_no: i.voucherNo, person_ref: i.personRef, channel: i.channel, claimed_at: new Date(i.claimedAt) })
+        .onConflict('voucher_no')
+        .ignore();
     },
 
     /**

@@ -9,7 +9,6 @@ import {
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import {
   VOUCHER_NO_PATTERN,
@@ -24,33 +23,20 @@ import { authenticate, requireRole, type Principal } from './auth';
 import { codecRoutes } from './codec-server';
 import { contractValidator, docsRoutes } from './openapi';
 import { idempotency } from './idempotency';
+import { specialBodies } from './bodies';
 import { requestContext } from '../lib/request-id';
 import { auditLog, createMetrics, perPrincipalLimit, readiness, requestLogs, securityHeaders } from './ops';
 import { asyncRoute, hasNul, parse, type ApiDeps } from './http';
 import { Problem, sendProblem } from './problem';
+import { RETRY_AFTER_SECONDS, unavailableProblem } from './unavailable';
+import { exclusive } from './single-flight';
+import { refusalFrom } from './refusal';
 import { view } from './voucher-view';
 import { issuanceRoutes } from './routes/issuance';
+import { planRoutes } from './routes/plans';
 import { publicRoutes, statsPageRoutes } from './routes/public';
 import { settlementRoutes } from './routes/settlement';
 import { trainingRoutes } from './routes/training';
-
-/** How each refusal code maps to HTTP: policy refusals 422, state conflicts 409, unknown objects 404. */
-const REFUSAL_STATUS: Record<string, number> = {
-  ACTIVATION_WINDOW_CLOSED: 422,
-  ANNUAL_QUOTA_USED: 422,
-  USE_WINDOW_CLOSED: 422,
-  OCCUPATION_MISMATCH: 422,
-  INSTITUTION_NOT_APPROVED: 422,
-  INSTITUTION_UNDER_RECTIFICATION: 422,
-  CLASS_STARTED_NOT_ON_ROSTER: 422,
-  INSTITUTION_REVIEW_FAILED: 422,
-  VOUCHER_NOT_AWAITING_ACTIVATION: 409,
-  VOUCHER_NOT_ACTIVE: 409,
-  ACTION_IN_PROGRESS: 409,
-  CLASS_FULL: 409,
-  CLASS_NOT_FOUND: 404,
-  CLASS_OF_ANOTHER_INSTITUTION: 404,
-};
 
 const ActivateBody = z.object({ channel: z.enum(['zlb', 'zwfw', 'alipay', 'wechat', 'e-sscard']).optional() }).strict();
 const EnrolBody = z
@@ -120,17 +106,24 @@ export function createApp(deps: ApiDeps) {
     app.use('/codec', codecRoutes({ db, codecKeys: deps.codecKeys, uiOrigin: deps.temporalUiOrigin ?? 'http://127.0.0.1:8233' }));
   }
   // Unauthenticated, read-only publications (e.g. the subsidy catalogue, R3.11).
-  app.use('/v1/public', publicRoutes(deps));
+  // The contract (openapi/openapi.yaml) is enforced on these too; an undocumented route answers 404.
+  const contract = contractValidator(deps.validateResponses ?? process.env.NODE_ENV === 'test');
+  app.use('/v1/public', contract, publicRoutes(deps));
 
   const v1 = express.Router();
   v1.use(auditLog(db, logger)); // first, so refused authentications are recorded too
   v1.use(authenticate(db));
   v1.use(perPrincipalLimit(deps.rateLimitPerMinute ?? 600));
-  v1.use(contractValidator(deps.validateResponses ?? process.env.NODE_ENV === 'test'));
+  v1.use(specialBodies()); // trainee lists and reconciliation files: read before the contract checks them
+  v1.use(contract);
   v1.use(idempotency(db));
   v1.use(issuanceRoutes(deps));
+  v1.use(planRoutes(deps));
   v1.use(trainingRoutes(deps));
   v1.use(settlementRoutes(deps));
+
+  /** Storm protection (api/single-flight.ts): one Update per voucher at a time in this process. */
+  const oneAtATime = exclusive();
 
   async function snapshot(voucherNo: string): Promise<VoucherSnapshot> {
     if (!VOUCHER_NO_PATTERN.test(voucherNo)) throw new Problem(404, 'VOUCHER_NOT_FOUND');
@@ -153,18 +146,6 @@ export function createApp(deps: ApiDeps) {
     if ((TERMINAL_STATUSES as readonly string[]).includes(s.status)) {
       throw new Problem(409, 'VOUCHER_CLOSED', `status is ${s.status}`);
     }
-  }
-
-  function refusalFrom(e: unknown): Problem | undefined {
-    if (e instanceof WorkflowNotFoundError) return new Problem(409, 'VOUCHER_CLOSED', 'the voucher workflow has ended');
-    if (!(e instanceof WorkflowUpdateFailedError)) return undefined;
-    const cause = e.cause;
-    if (cause instanceof ApplicationFailure) {
-      const d = (cause.details?.[0] ?? {}) as { code?: string; rule?: string | null };
-      const code = d.code ?? cause.type ?? 'REFUSED';
-      return new Problem(REFUSAL_STATUS[code] ?? 409, code, cause.message, d.rule ?? null);
-    }
-    return new Problem(409, 'REFUSED', cause?.message ?? e.message);
   }
 
   // ---- issue (district HR): POST /vouchers lives in routes/issuance.ts (R2.1, eligibility R1.2, R2.3, R2.4)
@@ -205,8 +186,8 @@ export function createApp(deps: ApiDeps) {
         if (Number.isNaN(t) || !/([+-](0\d|1[0-4]):[0-5]\d|Z)$/.test(v)) throw new Problem(400, 'INVALID_REQUEST', `${name}: not a valid instant`);
         return new Date(t).toISOString();
       };
-      if (q.issuedFrom) rows = rows.where('obtained_at', '>=', instant(q.issuedFrom, 'issuedFrom'));
-      if (q.issuedTo) rows = rows.where('obtained_at', '<', instant(q.issuedTo, 'issuedTo'));
+      if (q.issuedFrom) rows = rows.where('issued_at', '>=', instant(q.issuedFrom, 'issuedFrom'));
+      if (q.issuedTo) rows = rows.where('issued_at', '<', instant(q.issuedTo, 'issuedTo'));
       if (q.cursor) {
         const after = Buffer.from(q.cursor, 'base64url').toString();
         if (!VOUCHER_NO_PATTERN.test(after)) throw new Problem(400, 'INVALID_CURSOR');
@@ -234,7 +215,8 @@ export function createApp(deps: ApiDeps) {
       const body = parse(ActivateBody, req.body ?? {});
       assertOpen(await visibleSnapshot(req, String(req.params.no)));
       try {
-        const s = await client.workflow.getHandle(voucherWorkflowId(String(req.params.no))).executeUpdate(activateUpdate, { args: [body] });
+        const no = String(req.params.no);
+        const s = await oneAtATime(no, () => client.workflow.getHandle(voucherWorkflowId(no)).executeUpdate(activateUpdate, { args: [body] }));
         res.json(view(s, req.principal!));
       } catch (e) {
         throw refusalFrom(e) ?? e;
@@ -252,9 +234,10 @@ export function createApp(deps: ApiDeps) {
       if (!institutionId) throw new Problem(403, 'FORBIDDEN_SCOPE', 'institution principal has no institution');
       assertOpen(await snapshot(String(req.params.no))); // 404 for unknown vouchers; the holder hands the number to the institution
       try {
-        const s = await client.workflow
-          .getHandle(voucherWorkflowId(String(req.params.no)))
-          .executeUpdate(enrolUpdate, { args: [{ classId: body.classId, institutionId, review: body.review }] });
+        const no = String(req.params.no);
+        const s = await oneAtATime(no, () =>
+          client.workflow.getHandle(voucherWorkflowId(no)).executeUpdate(enrolUpdate, { args: [{ classId: body.classId, institutionId, review: body.review }] }),
+        );
         res.json(view(s, req.principal!));
       } catch (e) {
         throw refusalFrom(e) ?? e;
@@ -268,17 +251,41 @@ export function createApp(deps: ApiDeps) {
     requireRole('institution'),
     asyncRoute(async (req, res) => {
       const body = parse(CheckInBody, req.body);
-      const s = await visibleSnapshot(req, String(req.params.no));
+      const no = String(req.params.no);
+      if (!VOUCHER_NO_PATTERN.test(no)) throw new Problem(404, 'VOUCHER_NOT_FOUND');
+      // Fast path: the read model, written by the workflow before enrol returns, answers scope, status and
+      // plan without a workflow query (the query cost 6–13× a bare signal at p99 under 200 clients,
+      // docs/PERFORMANCE.md figure 3). Anything but "in training" is confirmed with the workflow itself,
+      // so refusals are exact.
+      const row = await db('vouchers').where({ voucher_no: no }).first('snapshot');
+      let s = row?.snapshot as VoucherSnapshot | undefined;
+      if (!s || s.status !== VoucherStatus.InTraining) s = await snapshot(no);
+      if (!canSee(req.principal!, s)) throw new Problem(404, 'VOUCHER_NOT_FOUND');
       if (s.status !== VoucherStatus.InTraining) throw new Problem(409, 'VOUCHER_NOT_IN_TRAINING', `status is ${s.status}`, 'R3.10');
       const session = s.sessions.find((x) => x.sessionId === body.sessionId);
       if (!session) throw new Problem(422, 'SESSION_NOT_IN_PLAN', `no session ${body.sessionId} in the teaching plan`, 'R3.10');
-      const duplicate = session.verifiedMinutes > 0;
+      const verifiedMinutes = Math.min(body.verifiedMinutes ?? session.minutes, session.minutes);
+      // R3.10: one report per voucher and session, held by the primary key; only the first is signalled
+      // (a session already verified by the holder's own QR check-in counts as a duplicate too).
+      const inserted =
+        session.verifiedMinutes > 0
+          ? []
+          : await db('attendance_reports')
+              .insert({ voucher_no: no, session_id: body.sessionId, institution_id: req.principal!.institutionId, verified_minutes: verifiedMinutes, principal_id: req.principal!.id, reported_at: new Date(now()) })
+              .onConflict(['voucher_no', 'session_id'])
+              .ignore()
+              .returning('session_id');
+      const duplicate = inserted.length === 0;
       if (!duplicate) {
-        await client.workflow
-          .getHandle(voucherWorkflowId(s.voucherNo))
-          .signal(checkInSignal, { sessionId: body.sessionId, verifiedMinutes: Math.min(body.verifiedMinutes ?? session.minutes, session.minutes), at: now() });
+        try {
+          await client.workflow.getHandle(voucherWorkflowId(no)).signal(checkInSignal, { sessionId: body.sessionId, verifiedMinutes, at: now() });
+        } catch (e) {
+          // Not delivered: take the report back so a retry counts it (nothing half-happens).
+          await db('attendance_reports').where({ voucher_no: no, session_id: body.sessionId }).del();
+          throw e;
+        }
       }
-      res.status(202).json({ voucherNo: s.voucherNo, sessionId: body.sessionId, counted: !duplicate, duplicate });
+      res.status(202).json({ voucherNo: no, sessionId: body.sessionId, counted: !duplicate, duplicate });
     }),
   );
 
@@ -331,6 +338,13 @@ export function createApp(deps: ApiDeps) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) return sendProblem(res, new Problem(409, 'VOUCHER_EXISTS'), instance);
     if (err instanceof WorkflowUpdateFailedError || /already completed/i.test(String(e?.message))) {
       return sendProblem(res, new Problem(409, 'VOUCHER_CLOSED', 'the voucher workflow has ended'), instance);
+    }
+    // PostgreSQL or Temporal down: 503 + Retry-After, never a hang or a 500 (api/unavailable.ts).
+    const down = unavailableProblem(err);
+    if (down) {
+      logger.warn({ err, requestId: instance, code: down.code }, 'dependency unavailable');
+      res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+      return sendProblem(res, down, instance);
     }
     logger.error({ err, requestId: instance }, 'unhandled error');
     return sendProblem(res, new Problem(500, 'INTERNAL', 'internal error'), instance);

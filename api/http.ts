@@ -43,6 +43,18 @@ export function hasNul(v: unknown): boolean {
       : !!v && typeof v === 'object' && Object.entries(v).some(([k, x]) => k.includes('\u0000') || hasNul(x));
 }
 
+/**
+ * A real calendar date `YYYY-MM-DD` in 1900–9999 (catalogue validity, certificates, statistics ranges):
+ * a day the month lacks, or a year PostgreSQL or a four-digit answer cannot carry, is a 400, not a 500.
+ */
+export function isLocalDate(v: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(v);
+  if (!m) return false;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (y < 1900 || mo < 1 || mo > 12 || d < 1) return false;
+  return d <= new Date(Date.UTC(2000, mo, 0)).getUTCDate() - (mo === 2 && !(y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0)) ? 1 : 0);
+}
+
 export function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body);
   if (!r.success) {

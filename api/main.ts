@@ -1,5 +1,5 @@
 /** API process entry point (`npx tsx api/main.ts`): needs DATABASE_URL and TEMPORAL_ADDRESS. */
-import { createDb } from '../db/connection';
+import { API_DB_OPTIONS, createDb } from '../db/connection';
 import { loadConfig } from '../lib/config';
 import { createLogger } from '../lib/logger';
 import { parseCodecKeys, type CodecKeys } from '../lib/codec';
@@ -20,7 +20,7 @@ export interface ApiOptions {
 
 export async function startApi(opts: ApiOptions) {
   const logger = createLogger(undefined, 'api');
-  const db = createDb(opts.databaseUrl);
+  const db = createDb(opts.databaseUrl, API_DB_OPTIONS);
   const client = await connectClient(opts.temporalAddress, opts.namespace, opts.codecKeys);
   const app = createApp({ db, client, pii: new Pii(opts), logger, codecKeys: opts.codecKeys, temporalUiOrigin: opts.temporalUiOrigin });
   const server = app.listen(opts.port, () => logger.info({ port: opts.port }, 'API listening'));

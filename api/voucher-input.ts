@@ -28,19 +28,42 @@ export async function nextVoucherNo(db: Db, district: string, year: number): Pro
   return `SX${district}${year}${String(last).padStart(6, '0')}`;
 }
 
+/**
+ * Allocates `n` consecutive numbers of a district and year in one statement (bulk issuance: one
+ * counter update per chunk instead of one per row; inside the caller's transaction, so an abort
+ * wastes none).
+ */
+export async function nextVoucherNos(db: Db, district: string, year: number, n: number): Promise<string[]> {
+  if (n <= 0) return [];
+  const rows = await db.raw(
+    `insert into voucher_counters (district, year, last) values (?, ?, ?)
+     on conflict (district, year) do update set last = voucher_counters.last + excluded.last
+     returning last`,
+    [district, year, n],
+  );
+  const last = Number(rows.rows[0].last);
+  return Array.from({ length: n }, (_, k) => `SX${district}${year}${String(last - n + 1 + k).padStart(6, '0')}`);
+}
+
+/**
+ * `obtainedAt` is the issue time. With `awaitsClaim` (every voucher HR issues, R2.7) the holder obtains
+ * the voucher later by claiming it; without it (direct starts in tests and benchmarks) the voucher
+ * counts as obtained at issue. `voucherNo` and `policy`, when given, were allocated / read by the
+ * caller (bulk issuance).
+ */
 export async function buildVoucherInput(
   db: Db,
-  i: { type: VoucherType; issuerDistrict: string; personRef: string; occupationCode?: string; priorityGroups?: string[]; obtainedAt: number },
+  i: { type: VoucherType; issuerDistrict: string; personRef: string; occupationCode?: string; priorityGroups?: string[]; obtainedAt: number; awaitsClaim?: boolean; voucherNo?: string; policy?: PolicyParams },
 ): Promise<VoucherInput> {
-  const policy = await policyInForceFromDb(db, i.obtainedAt);
-  const voucherNo = await nextVoucherNo(db, i.issuerDistrict, localYear(i.obtainedAt, policy.timeZone));
+  const policy = i.policy ?? (await policyInForceFromDb(db, i.obtainedAt));
+  const voucherNo = i.voucherNo ?? (await nextVoucherNo(db, i.issuerDistrict, localYear(i.obtainedAt, policy.timeZone)));
   const input: VoucherInput = {
     voucherNo,
     type: i.type,
     issuerDistrict: i.issuerDistrict,
     personRef: i.personRef,
     priorityGroups: i.priorityGroups ?? [],
-    obtainedAt: i.obtainedAt,
+    ...(i.awaitsClaim ? { awaitsClaim: true, issuedAt: i.obtainedAt } : { obtainedAt: i.obtainedAt }),
     policy,
   };
   if (i.occupationCode) input.occupationCode = i.occupationCode;

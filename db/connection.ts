@@ -12,10 +12,28 @@ types.setTypeParser(20, (v) => {
 // numeric (rates) as numbers.
 types.setTypeParser(1700, (v) => Number(v));
 
-export function createDb(connectionString: string, pool: { min?: number; max?: number } = {}): Db {
+export interface DbOptions {
+  min?: number;
+  max?: number;
+  /** How long a query waits for a pooled connection before failing (knex default 60 s). */
+  acquireTimeoutMs?: number;
+  /** How long opening a connection may take (node-postgres default: no limit). */
+  connectTimeoutMs?: number;
+}
+
+/**
+ * The API passes short timeouts (API_DB_OPTIONS) so that a database that is down or hanging answers
+ * 503 within seconds instead of holding requests for a minute; workers keep the defaults (their
+ * activities retry anyway).
+ */
+export function createDb(connectionString: string, pool: DbOptions = {}): Db {
   return knex({
     client: 'pg',
-    connection: connectionString,
+    connection: pool.connectTimeoutMs ? { connectionString, connectionTimeoutMillis: pool.connectTimeoutMs } : connectionString,
     pool: { min: pool.min ?? 0, max: pool.max ?? 10 },
+    ...(pool.acquireTimeoutMs ? { acquireConnectionTimeout: pool.acquireTimeoutMs } : {}),
   });
 }
+
+/** The API's pool: fail fast when PostgreSQL is unavailable (api/unavailable.ts maps it to 503). */
+export const API_DB_OPTIONS: DbOptions = { acquireTimeoutMs: 10_000, connectTimeoutMs: 5_000 };

@@ -9,6 +9,10 @@ import * as m002 from './migrations/002_issuance';
 import * as m003 from './migrations/003_training';
 import * as m004 from './migrations/004_settlement';
 import * as m005 from './migrations/005_ops';
+import * as m006 from './migrations/006_institution_accounts';
+import * as m007 from './migrations/007_claims';
+import * as m008 from './migrations/008_training_plans';
+import * as m009 from './migrations/009_attendance_reports';
 
 const MIGRATIONS: Record<string, { up(k: Knex): Promise<void>; down(k: Knex): Promise<void> }> = {
   '001_core': m001,
@@ -16,6 +20,10 @@ const MIGRATIONS: Record<string, { up(k: Knex): Promise<void>; down(k: Knex): Pr
   '003_training': m003,
   '004_settlement': m004,
   '005_ops': m005,
+  '006_institution_accounts': m006,
+  '007_claims': m007,
+  '008_training_plans': m008,
+  '009_attendance_reports': m009,
 };
 
 const source: Knex.MigrationSource<string> = {

@@ -11,6 +11,11 @@ export interface PolicyParams {
   effectiveFrom: string;
   /** IANA zone all policy dates are computed in. */
   timeZone: string;
+  /**
+   * R2.7, R3.3 (reading): calendar months from issue within which the holder must obtain (claim) the
+   * voucher through a channel; the parameter table's "3 calendar months from issue".
+   */
+  claimWindowMonths: number;
   /** R3.1: calendar months from obtaining the voucher to the activation deadline. */
   activationWindowMonths: number;
   /** R3.2: calendar months from activation to the use deadline. */
@@ -40,6 +45,7 @@ export const POLICY_VERSIONS: readonly PolicyParams[] = Object.freeze([
     version: 'SX-2022-11/v1',
     effectiveFrom: '2021-07-01',
     timeZone: 'Asia/Shanghai',
+    claimWindowMonths: 3,
     activationWindowMonths: 3,
     useValidityMonths: 6,
     vouchersPerPersonPerYear: 1,
@@ -66,6 +72,7 @@ export function policyInForce(localDate: string, versions: readonly PolicyParams
 export function assertPolicy(p: unknown): asserts p is PolicyParams {
   const o = p as Record<string, unknown>;
   const ints = [
+    'claimWindowMonths',
     'activationWindowMonths',
     'useValidityMonths',
     'vouchersPerPersonPerYear',

@@ -1,10 +1,11 @@
 /**
  * Records workflow histories from real runs (time-skipping server, real PostgreSQL, the real policy)
  * into test/histories/, for the replay test that guards determinism. Run after an intended change of
- * workflow behaviour, and keep the old files too when running vouchers may still carry old histories:
+ * workflow behaviour. Existing files are kept (they stand for vouchers still running on older code)
+ * unless RECORD_OVERWRITE=1; new scenarios are added:
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run record-histories
  */
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, DefaultLogger, Runtime } from '@temporalio/worker';
@@ -17,7 +18,7 @@ import { createDatabase, dropDatabase } from '../lib/postgres';
 import { registerSearchAttributes } from '../lib/search-attributes';
 import { executableFor, provisionTemporal } from '../lib/temporal-binaries';
 import { voucherWorkflowId } from '../workflows/voucher/contract';
-import { activateUpdate, checkInSignal, completeSignal, enrolUpdate, revokeSignal } from '../workflows/voucher/messages';
+import { activateUpdate, checkInSignal, claimUpdate, completeSignal, enrolUpdate, revokeSignal } from '../workflows/voucher/messages';
 import { voucherWorkflow } from '../workflows/voucher/workflow';
 import { testPii } from '../test/helpers/env';
 import { makeCatalogueEntry, makeClass, makeInstitution, makePerson, uid, uniqueOccupation } from '../test/helpers/fixtures';
@@ -39,16 +40,21 @@ async function main() {
     const taskQueue = 'record';
     const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowsPath: require.resolve('../workflows'), activities: createActivities({ db }) });
     await worker.runUntil(async () => {
-      const start = async (type: 'general' | 'directed', occupationCode?: string) => {
+      const start = async (type: 'general' | 'directed', occupationCode?: string, awaitsClaim?: boolean) => {
         const person = await makePerson(db, testPii, { employmentDistrict: '330603' });
-        const input = await buildVoucherInput(db, { type, issuerDistrict: '330602', personRef: person.personRef, obtainedAt: await env.currentTimeMs(), occupationCode });
+        const input = await buildVoucherInput(db, { type, issuerDistrict: '330602', personRef: person.personRef, obtainedAt: await env.currentTimeMs(), occupationCode, awaitsClaim });
         const handle = await env.client.workflow.start(voucherWorkflow, { workflowId: voucherWorkflowId(input.voucherNo), taskQueue, args: [input] });
         return { handle, person };
       };
       const save = async (scenario: string, h: { workflowId: string; fetchHistory(): Promise<unknown> }) => {
         const history = await h.fetchHistory();
         mkdirSync(OUT, { recursive: true });
-        writeFileSync(path.join(OUT, `${scenario}.json`), historyToJSON(history as never));
+        const file = path.join(OUT, `${scenario}.json`);
+        if (existsSync(file) && process.env.RECORD_OVERWRITE !== '1') {
+          console.log(`kept ${scenario} (RECORD_OVERWRITE=1 replaces it)`);
+          return;
+        }
+        writeFileSync(file, historyToJSON(history as never));
         console.log(`recorded ${scenario}`);
       };
 
@@ -93,6 +99,25 @@ async function main() {
       await e.handle.signal(revokeSignal, { reason: 'recorded scenario', by: 'script' });
       await e.handle.result();
       await save('revoked', e.handle);
+
+      // 6. With the claim step (R2.7): never claimed, claim reminders, expiry at the claim deadline (R3.3).
+      const f = await start('general', undefined, true);
+      await f.handle.result();
+      await save('claim-expired-not-claimed', f.handle);
+
+      // 7. With the claim step: activation refused before the claim, claimed, activated, trained, settled.
+      const g = await start('directed', occ, true);
+      await g.handle.executeUpdate(activateUpdate, { args: [{}] }).catch(() => undefined);
+      await env.sleep(30 * 86_400_000);
+      const cls3 = await makeClass(db, { institutionId: inst, firstStart: (await env.currentTimeMs()) + 7 * 86_400_000, occupationCode: occ, sessions: 20 });
+      await g.handle.executeUpdate(claimUpdate, { args: [{ channel: 'alipay' }] });
+      await g.handle.executeUpdate(claimUpdate, { args: [{ channel: 'wechat' }] }).catch(() => undefined);
+      await g.handle.executeUpdate(activateUpdate, { args: [{}] });
+      await g.handle.executeUpdate(enrolUpdate, { args: [{ classId: cls3.classId, institutionId: inst, review: { passed: true } }] });
+      for (const s of cls3.sessionIds.slice(0, 14)) await g.handle.signal(checkInSignal, { sessionId: s, verifiedMinutes: 90, at: 0 });
+      await g.handle.signal(completeSignal, { assessmentPassed: true });
+      await g.handle.result();
+      await save('claim-directed-settled', g.handle);
     });
   } finally {
     await env.teardown();

@@ -94,6 +94,10 @@ test.each<[Role, Record<string, string>]>([
   ['hr', { district: '330602' }],
   ['institution', {}],
   ['holder', {}],
+  // The settlement area's own roles: budgets, batches, reconciliation (finance), certificates (assessor), reads (operator).
+  ['finance', { district: '330602' }],
+  ['assessor', {}],
+  ['operator', {}],
 ])('every endpoint fuzzed as %s: no 5xx, contract kept, refused requests change nothing', async (role, scope) => {
   const institutionId = role === 'institution' ? await makeInstitution(db) : undefined;
   const person = role === 'holder' ? await makePerson(db, testPii) : undefined;

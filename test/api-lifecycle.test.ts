@@ -8,10 +8,10 @@ import type { Express } from 'express';
 import type { Db } from '../db/connection';
 import { voucherWorkflowId } from '../workflows/voucher/contract';
 import { stateQuery } from '../workflows/voucher/messages';
-import { bearer, keyFor, testApp } from './helpers/api';
+import { bearer, claimVoucher, keyFor, testApp } from './helpers/api';
 import { testPii } from './helpers/env';
 import { timeSkippingWorld, type World } from './helpers/world';
-import { makeCatalogueEntry, makeClass, makeInstitution, makePerson, makeResidentId, uniqueOccupation } from './helpers/fixtures';
+import { makeCatalogueEntry, makeClass, makeInstitution, makePerson, makeResidentId, uniqueOccupation, type PersonFixture } from './helpers/fixtures';
 
 const DAY = 86_400_000;
 let env: TestWorkflowEnvironment;
@@ -36,25 +36,36 @@ afterAll(async () => {
   await world?.stop();
 });
 
-async function issued(type: 'general' | 'directed', occupationCode?: string) {
-  const person = await makePerson(db, testPii);
+/** Issued by HR and (unless `claim` is false) claimed by the holder through a channel (R2.7). */
+async function issued(type: 'general' | 'directed', occupationCode?: string, o: { claim?: boolean; person?: PersonFixture } = {}) {
+  const person = o.person ?? (await makePerson(db, testPii));
   const holder = await keyFor(db, 'holder', { personRef: person.personRef });
   const res = await request(app).post('/v1/vouchers').set(bearer(hr)).send({ type, idNumber: person.idNumber, ...(occupationCode ? { occupationCode } : {}) });
   expect(res.status).toBe(201);
-  return { person, holder, voucherNo: res.body.voucherNo as string, body: res.body };
+  const voucherNo = res.body.voucherNo as string;
+  if (o.claim !== false) await claimVoucher(app, voucherNo, person, holder);
+  return { person, holder, voucherNo, body: res.body };
 }
 
+/**
+ * Voucher numbers allocated in one far-future year: an app whose clock runs SHIFT ahead numbers its
+ * vouchers in that year, which no other test file (running in parallel) issues in.
+ */
+const SHIFT = 40 * 365 * 86_400_000;
 async function voucherCount(): Promise<number> {
-  const r = await db('voucher_counters').sum<{ n: string }[]>({ n: 'last' });
+  const year = new Date(Date.now() + SHIFT + 8 * 3_600_000).getUTCFullYear();
+  const r = await db('voucher_counters').where({ year }).sum<{ n: string }[]>({ n: 'last' });
   return Number(r[0]?.n ?? 0);
 }
 
 describe('issue', () => {
-  test('R2.1 R3.1: HR issues a voucher; the answer carries the activation deadline and no personal data', async () => {
-    const { body, person } = await issued('general');
+  test('R2.1 R2.7: HR issues a voucher; the answer carries the claim deadline (no activation deadline until claimed) and no personal data', async () => {
+    const { body, person } = await issued('general', undefined, { claim: false });
     expect(body.status).toBe('issued');
     expect(body.issuerDistrict).toBe('330602');
-    expect(body.activationDeadline).toMatch(/\+08:00$/);
+    expect(body.issuedAt).toMatch(/\+08:00$/);
+    expect(body.claimDeadline).toMatch(/\+08:00$/);
+    expect(body.activationDeadline).toBeNull();
     expect(JSON.stringify(body)).not.toContain(person.idNumber);
     expect(JSON.stringify(body)).not.toContain(person.name);
     const desc = await env.client.workflow.getHandle(voucherWorkflowId(body.voucherNo)).describe();
@@ -62,6 +73,7 @@ describe('issue', () => {
   });
 
   test('bad input gets a 4xx problem and issues nothing: malformed ID, unknown person, extra field, no key, wrong role', async () => {
+    const app = testApp(db, env.client, world.taskQueue, () => Date.now() + SHIFT);
     const before = await voucherCount();
     const bad = await request(app).post('/v1/vouchers').set(bearer(hr)).send({ type: 'general', idNumber: '330602199001010012' });
     expect(bad.status).toBe(400);
@@ -78,6 +90,10 @@ describe('issue', () => {
     expect((await request(app).post('/v1/vouchers').send({ type: 'general' })).status).toBe(401);
     expect((await request(app).post('/v1/vouchers').set(bearer(operator)).send({ type: 'general', idNumber: makeResidentId() })).status).toBe(403);
     expect(await voucherCount()).toBe(before);
+    // The count can move: a good request through the same app allocates one number.
+    const p = await makePerson(db, testPii);
+    expect((await request(app).post('/v1/vouchers').set(bearer(hr)).send({ type: 'directed', idNumber: p.idNumber, occupationCode: '4-01-01' })).status).toBe(201);
+    expect(await voucherCount()).toBe(before + 1);
   });
 
   test('R1.2: civil-service establishment staff are refused with the rule ID', async () => {
@@ -111,11 +127,28 @@ describe('activate, enrol, check in, complete', () => {
     expect(r2.status).toBe(409);
     expect(r2.body.code).toBe('VOUCHER_NOT_AWAITING_ACTIVATION');
     // A second voucher for the same person, same year.
-    const second = await request(app).post('/v1/vouchers').set(bearer(hr)).send({ type: 'general', idNumber: a.person.idNumber });
-    const r3 = await request(app).post(`/v1/vouchers/${second.body.voucherNo}/activate`).set(bearer(a.holder)).send({});
+    const second = await issued('general', undefined, { person: a.person });
+    const r3 = await request(app).post(`/v1/vouchers/${second.voucherNo}/activate`).set(bearer(a.holder)).send({});
     expect(r3.status).toBe(422);
     expect(r3.body).toMatchObject({ code: 'ANNUAL_QUOTA_USED', rule: 'R3.4' });
-    expect((await env.client.workflow.getHandle(voucherWorkflowId(second.body.voucherNo)).query(stateQuery)).status).toBe('issued');
+    expect((await env.client.workflow.getHandle(voucherWorkflowId(second.voucherNo)).query(stateQuery)).status).toBe('claimed');
+  });
+
+  test('R2.7: an issued voucher cannot be activated before the holder claims it; after the claim it can', async () => {
+    const v = await issued('general', undefined, { claim: false });
+    const early = await request(app).post(`/v1/vouchers/${v.voucherNo}/activate`).set(bearer(v.holder)).send({});
+    expect(early.status).toBe(409);
+    expect(early.body).toMatchObject({ code: 'VOUCHER_NOT_CLAIMED', rule: 'R2.7' });
+    expect(await db('activation_quota').where({ voucher_no: v.voucherNo })).toHaveLength(0);
+    const claim = await claimVoucher(app, v.voucherNo, v.person, v.holder, 'wechat');
+    expect(claim.status).toBe(201);
+    expect(claim.body).toMatchObject({ status: 'claimed', channel: 'wechat', alreadyClaimed: false });
+    expect(claim.body.activationDeadline).toMatch(/\+08:00$/);
+    const seen = await request(app).get(`/v1/vouchers/${v.voucherNo}`).set(bearer(v.holder));
+    expect(seen.body).toMatchObject({ status: 'claimed', claimChannel: 'wechat', claimedAt: claim.body.claimedAt, activationDeadline: claim.body.activationDeadline });
+    const ok = await request(app).post(`/v1/vouchers/${v.voucherNo}/activate`).set(bearer(v.holder)).send({});
+    expect(ok.status).toBe(200);
+    expect(ok.body.status).toBe('activated');
   });
 
   test('R3.7: enrolling a directed voucher in a class of another occupation is refused and leaves it activated; R4.4: an institution under rectification cannot enrol', async () => {
@@ -159,6 +192,8 @@ describe('activate, enrol, check in, complete', () => {
     }
     const dup = await request(app).post(`/v1/vouchers/${v.voucherNo}/check-ins`).set(bearer(inst)).send({ sessionId: cls.sessionIds[0] });
     expect(dup.body).toMatchObject({ counted: false, duplicate: true });
+    // One attendance report per session, held by its primary key (R3.10).
+    expect(await db('attendance_reports').where({ voucher_no: v.voucherNo })).toHaveLength(6);
     const notInPlan = await request(app).post(`/v1/vouchers/${v.voucherNo}/check-ins`).set(bearer(inst)).send({ sessionId: 'S99' });
     expect(notInPlan.status).toBe(422);
     const state = await request(app).get(`/v1/vouchers/${v.voucherNo}`).set(bearer(inst));
@@ -173,14 +208,21 @@ describe('activate, enrol, check in, complete', () => {
     expect(after.status).toBe(409);
   });
 
-  test('R3.3: HR revokes an issued voucher; the holder can no longer activate it', async () => {
-    const v = await issued('general');
+  test('R3.3: HR revokes an issued voucher; the holder can no longer claim or activate it', async () => {
+    const v = await issued('general', undefined, { claim: false });
     expect((await request(app).post(`/v1/vouchers/${v.voucherNo}/revoke`).set(bearer(hrOther)).send({ reason: 'x' })).status).toBe(404);
     expect((await request(app).post(`/v1/vouchers/${v.voucherNo}/revoke`).set(bearer(hr)).send({ reason: 'duplicate issue' })).status).toBe(202);
     const res = await env.client.workflow.getHandle(voucherWorkflowId(v.voucherNo)).result();
     expect(res.status).toBe('revoked');
     const act = await request(app).post(`/v1/vouchers/${v.voucherNo}/activate`).set(bearer(v.holder)).send({});
     expect(act.status).toBe(409);
+    const claim = await request(app)
+      .post(`/v1/vouchers/${v.voucherNo}/claim`)
+      .set(bearer(v.holder))
+      .send({ channel: 'zlb', name: v.person.name, idNumber: v.person.idNumber, phone: v.person.phone });
+    expect(claim.status).toBe(409);
+    expect(claim.body.code).toBe('VOUCHER_CLOSED');
+    expect(await db('voucher_claims').where({ voucher_no: v.voucherNo })).toHaveLength(0);
   });
 });
 

@@ -5,23 +5,21 @@
  * undisturbed run ends (the control group, driven the same way with no kill): settled, the same
  * attendance and subsidy, exactly one decision and one disbursement row, the read model in step.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { buildVoucherInput } from '../api/voucher-input';
 import type { Db } from '../db/connection';
-import { freePort } from '../lib/postgres';
 import { executableFor } from '../lib/temporal-binaries';
-import { VOUCHER_TASK_QUEUE, voucherWorkflowId, type VoucherSnapshot } from '../workflows/voucher/contract';
+import { VOUCHER_TASK_QUEUE, voucherWorkflowId } from '../workflows/voucher/contract';
 import { activateUpdate, checkInSignal, completeSignal, enrolUpdate } from '../workflows/voucher/messages';
 import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../workflows/voucher/search-attributes';
 import type { voucherWorkflow } from '../workflows/voucher/workflow';
+import { exited, killGroup, ledgerOf as ledgerOfIn, outcome, spawnWorkerProcess } from './helpers/drill';
 import { quietRuntime, testDataConverter, testDb, testPii } from './helpers/env';
 import { makeCatalogueEntry, makeClass, makeInstitution, makePerson, uniqueOccupation, type ClassFixture } from './helpers/fixtures';
 
-const ROOT = path.resolve(__dirname, '..');
 /** The test client's codec keys (test/helpers/env.ts testCodecKeys), handed to the worker process. */
 const CODEC_KEYS = `t1:${'3'.repeat(64)}`;
 const ISSUER = '330604';
@@ -57,41 +55,9 @@ afterAll(async () => {
 
 /** Starts `npx tsx workers/main.ts` in its own process group, so SIGKILL reaches npx, tsx and node alike. */
 async function startWorkerProcess(): Promise<ChildProcess> {
-  const child = spawn('npx', ['tsx', 'workers/main.ts'], {
-    cwd: ROOT,
-    detached: true,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: {
-      ...process.env,
-      DATABASE_URL: process.env.TEST_DATABASE_URL,
-      TEMPORAL_ADDRESS: env.address,
-      TEMPORAL_NAMESPACE: 'default',
-      TEMPORAL_CODEC_KEYS: CODEC_KEYS,
-      WORKER_METRICS_ADDRESS: `127.0.0.1:${await freePort()}`,
-      LOG_LEVEL: 'warn',
-    },
-  });
-  let stderr = '';
-  child.stderr!.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-4000)));
-  child.on('exit', (code, signal) => {
-    if (code && code !== 0) console.error(`worker process exited ${code} ${signal ?? ''}\n${stderr}`);
-  });
+  const child = await spawnWorkerProcess({ databaseUrl: process.env.TEST_DATABASE_URL!, temporalAddress: env.address, codecKeys: CODEC_KEYS });
   children.push(child);
   return child;
-}
-
-function killGroup(c: ChildProcess, signal: NodeJS.Signals): void {
-  if (c.pid === undefined || c.exitCode !== null || c.signalCode !== null) return;
-  try {
-    process.kill(-c.pid, signal);
-  } catch {
-    /* already gone */
-  }
-}
-
-async function exited(c: ChildProcess): Promise<void> {
-  if (c.exitCode !== null || c.signalCode !== null) return;
-  await new Promise((r) => c.once('exit', r));
 }
 
 /** Identities of workflow pollers the server has seen on the voucher task queue. */
@@ -137,35 +103,7 @@ async function issueAndEnrol(c: ClassFixture) {
 type Handle = Awaited<ReturnType<typeof issueAndEnrol>>['h'];
 const checkIn = (h: Handle, sessionId: string) => h.signal(checkInSignal, { sessionId, verifiedMinutes: MINUTES, at: Date.now() });
 
-/** What must not depend on whether the worker was killed: the outcome, attendance, money. */
-function outcome(s: VoucherSnapshot) {
-  return {
-    status: s.status,
-    attendedMinutes: s.attendedMinutes,
-    totalMinutes: s.totalMinutes,
-    checkInRate: s.checkInRate,
-    settlement: s.settlement && {
-      outcome: s.settlement.outcome,
-      amountFen: s.settlement.amountFen,
-      payerDistrict: s.settlement.payerDistrict,
-      payeeType: s.settlement.payeeType,
-      payeeRef: s.settlement.payeeRef,
-      fundingSource: s.settlement.fundingSource,
-      paymentRoute: s.settlement.paymentRoute,
-    },
-  };
-}
-
-async function ledgerOf(no: string) {
-  const [decisions, disbursements, enrolments, quota, readModel] = await Promise.all([
-    db('subsidy_decisions').where({ voucher_no: no }),
-    db('disbursements').where({ voucher_no: no }),
-    db('enrolments').where({ voucher_no: no }),
-    db('activation_quota').where({ voucher_no: no }),
-    db('vouchers').where({ voucher_no: no }).first(),
-  ]);
-  return { decisions: decisions.length, disbursements: disbursements.length, enrolments: enrolments.length, quota: quota.length, readModel };
-}
+const ledgerOf = (no: string) => ledgerOfIn(db, no);
 
 test('R3.4 R3.9 R3.10 drill: kill -9 of the worker process mid-lifecycle; a new worker finishes all 20 vouchers exactly as an undisturbed run, one disbursement row each', async () => {
   // ---- worker A, 20 vouchers into training with half their check-ins ----------------------

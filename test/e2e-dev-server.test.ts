@@ -78,6 +78,8 @@ test('R2.1 R3.1 R3.6 R3.9 R3.10: a directed voucher from HTTP issue to settled o
   const issued = await call('POST', '/v1/vouchers', hr, { type: 'directed', idNumber: person.idNumber, occupationCode });
   expect(issued.status).toBe(201);
   const no = issued.body.voucherNo as string;
+  // R2.7: the holder obtains it through a channel after real-name verification.
+  expect((await call('POST', `/v1/vouchers/${no}/claim`, holder, { channel: 'zlb', name: person.name, idNumber: person.idNumber, phone: person.phone })).status).toBe(201);
   expect((await call('POST', `/v1/vouchers/${no}/activate`, holder, { channel: 'zlb' })).body.status).toBe('activated');
   expect((await call('POST', `/v1/vouchers/${no}/enrol`, inst, { classId: cls.classId, review: { passed: true } })).body.status).toBe('in_training');
   for (const sessionId of cls.sessionIds.slice(0, 4)) {

@@ -110,7 +110,7 @@ const counter = async () =>
   Number((await db('voucher_counters').where({ year: localYear(Date.now() + SHIFT, 'Asia/Shanghai') }).sum<{ n: string }[]>({ n: 'last' }))[0]?.n ?? 0);
 
 describe('person registry', () => {
-  test('R1.1 R2.3 R2.4: HR registers a person; stored as keyed hash and ciphertext; GET answers masked values; re-registering updates and replaces the UI history', async () => {
+  test('R1.1 R2.3 R2.4 R3.13: HR registers a person; stored as keyed hash and ciphertext, the first account audited; GET answers masked values; re-registering updates and replaces the UI history', async () => {
     const body = personBody({ uiContributions: months('330602', 40), uiPayingNow: { district: '330602' }, priorityGroups: ['urban_dibao'], residencePermitDistrict: '330603' });
     const res = await request(app).post('/v1/persons').set(bearer(hr)).send(body);
     expect(res.status).toBe(201);
@@ -129,8 +129,10 @@ describe('person registry', () => {
     expect(row.residence_permit_district).toBe('330603');
     expect(row.priority_groups).toEqual(['urban_dibao']);
     expect(Number((await db('ui_contributions').where({ person_ref: ref }).count({ n: '*' }))[0]!.n)).toBe(40);
+    // R3.13: the first registered account is audited with masked values only.
+    expect(await db('account_changes').where({ person_ref: ref })).toEqual([expect.objectContaining({ old_masked: null, new_masked: '*'.repeat(12) + body.bankAccount.slice(-4) })]);
 
-    const got = await request(app).get(`/v1/persons/${ref}`).set(bearer(hrOther));
+    const got = await request(app).get(`/v1/persons/${ref}`).set(bearer(hr));
     expect(got.status).toBe(200);
     expect(got.body).toEqual(res.body);
 
@@ -176,12 +178,62 @@ describe('person registry', () => {
     expect(Number((await db('persons').count({ n: '*' }))[0]!.n)).toBe(before);
   });
 
+  test('R3.13: re-registering a person cannot change their bank account: that is the audited correction of HR of one of their districts', async () => {
+    // Tied to 330602 (UI) and 330683 (household registration): HR of either may re-register them.
+    const { body, personRef } = await register({ uiPayingNow: { district: '330602' }, householdDistrict: '330683' });
+    const before = await db('persons').where({ person_ref: personRef }).first();
+    // Re-registering with another account is refused, whoever does it, and nothing changes.
+    const res = await request(app).post('/v1/persons').set(bearer(hrOther)).send({ ...body, bankAccount: '6222999988887777', phone: '13912345678' });
+    expect({ status: res.status, code: res.body.code, rule: res.body.rule }).toEqual({ status: 409, code: 'ACCOUNT_CHANGE_NEEDS_CORRECTION', rule: 'R3.13' });
+    expect(await db('persons').where({ person_ref: personRef }).first()).toEqual(before);
+    // The same account (or none) re-registers as before.
+    expect((await request(app).post('/v1/persons').set(bearer(hr)).send(body)).status).toBe(200);
+    const { bankAccount: _omit, ...withoutAccount } = body;
+    expect((await request(app).post('/v1/persons').set(bearer(hr)).send(withoutAccount)).status).toBe(200);
+    expect(testPii.decrypt((await db('persons').where({ person_ref: personRef }).first()).bank_account_enc)).toBe(body.bankAccount);
+    // The correction is out of reach of an unrelated district (404) and audited for the person's own.
+    const hrUnrelated = await keyFor(db, 'hr', { district: '330604' });
+    expect((await request(app).put(`/v1/persons/${personRef}/bank-account`).set(bearer(hrUnrelated)).send({ account: '6222999988887777' })).status).toBe(404);
+    const fixed = await request(app).put(`/v1/persons/${personRef}/bank-account`).set(bearer(hr)).send({ account: '6222999988887777' });
+    expect(fixed.status).toBe(200);
+    expect(fixed.body).toMatchObject({ personRef, oldAccount: '*'.repeat(12) + body.bankAccount.slice(-4), newAccount: '************7777' });
+    // Two audit rows: the account registered first, then the correction.
+    expect((await db('account_changes').where({ person_ref: personRef }).orderBy('id')).map((c: { old_masked: string | null; new_masked: string }) => [c.old_masked, c.new_masked])).toEqual([
+      [null, '*'.repeat(12) + body.bankAccount.slice(-4)],
+      ['*'.repeat(12) + body.bankAccount.slice(-4), '************7777'],
+    ]);
+  });
+
   test('R2.1: only HR registers and reads persons; an unknown person is 404', async () => {
     const inst = await keyFor(db, 'institution', { institutionId: await makeInstitution(db) });
     expect((await request(app).post('/v1/persons').set(bearer(inst)).send(personBody())).status).toBe(403);
-    const { personRef } = await register();
+    const { personRef } = await register({ employmentDistrict: '330602' });
     expect((await request(app).get(`/v1/persons/${personRef}`).set(bearer(inst))).status).toBe(403);
     expect((await request(app).get(`/v1/persons/P${'0'.repeat(40)}`).set(bearer(hr))).status).toBe(404);
+  });
+});
+
+describe('registry scope', () => {
+  test('R2.4: a district HR registers only people its record ties to the district, and reads only those (or people it issued to); others are 404 as for an unknown person', async () => {
+    const before = Number((await db('persons').count({ n: '*' }))[0]!.n);
+    // Nothing ties this record to 330602: refused, nothing stored.
+    const far = personBody({ employmentDistrict: '330683', uiPayingNow: { district: '330683' } });
+    const refused = await request(app).post('/v1/persons').set(bearer(hr)).send(far);
+    expect(refused.status).toBe(422);
+    expect(refused.body).toMatchObject({ code: 'NO_LINK_TO_DISTRICT', rule: 'R2.4' });
+    expect(Number((await db('persons').count({ n: '*' }))[0]!.n)).toBe(before);
+    // Registered by its own district (嵊州市), it is that district's to read, not 越城区's.
+    const own = await request(app).post('/v1/persons').set(bearer(hrOther)).send(far);
+    expect(own.status).toBe(201);
+    const ref = own.body.personRef as string;
+    expect((await request(app).get(`/v1/persons/${ref}`).set(bearer(hrOther))).status).toBe(200);
+    const hidden = await request(app).get(`/v1/persons/${ref}`).set(bearer(hr));
+    expect(hidden.status).toBe(404);
+    expect(hidden.body.code).toBe('PERSON_NOT_FOUND');
+    // Any tie counts: UI months once paid in 越城区 make the person 越城区's to read too.
+    const moved = await request(app).post('/v1/persons').set(bearer(hrOther)).send({ ...far, uiContributions: months('330602', 2) });
+    expect(moved.status).toBe(200);
+    expect((await request(app).get(`/v1/persons/${ref}`).set(bearer(hr))).status).toBe(200);
   });
 });
 
@@ -289,7 +341,7 @@ describe('claim through a channel (R2.7)', () => {
     expect(await db('voucher_claims').where({ voucher_no: no })).toHaveLength(0);
 
     // Another person's holder key: the voucher does not exist for them.
-    const stranger = await register();
+    const stranger = await register({ employmentDistrict: '330602' });
     const strangerKey = await keyFor(db, 'holder', { personRef: stranger.personRef });
     expect((await request(app).post(`/v1/vouchers/${no}/claim`).set(bearer(strangerKey)).send(claim)).status).toBe(404);
     expect((await request(app).post(`/v1/vouchers/${no}/claim`).set(bearer(hr)).send(claim)).status).toBe(403);

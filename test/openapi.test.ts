@@ -2,10 +2,12 @@
 import express from 'express';
 import request from 'supertest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { createApp } from '../api/app';
 import { contractValidator, openapiDocument } from '../api/openapi';
 import type { Db } from '../db/connection';
+import { createLogger } from '../lib/logger';
 import { bearer, keyFor, testApp } from './helpers/api';
-import { testDb, timeSkippingEnv } from './helpers/env';
+import { testCodecKeys, testDb, testPii, timeSkippingEnv } from './helpers/env';
 
 let env: TestWorkflowEnvironment;
 let db: Db;
@@ -67,4 +69,60 @@ test('every path in the document has an operation, and every operation answers p
       if (p.startsWith('/v1/')) expect({ path: p, default: !!op.responses?.default }).toEqual({ path: p, default: true });
     }
   }
+});
+
+/** Routes outside the API contract, each for a reason: operator plumbing and the contract's own viewer. */
+const OUTSIDE_CONTRACT = new Set([
+  'GET /metrics', // Prometheus exposition format, scraped by operators (docs/OPERATIONS.md)
+  'GET /openapi.json', // the contract itself
+  'GET /docs', // Swagger UI over the contract (its assets are static files, not routes)
+  'GET /docs/init.js',
+  'POST /codec/encode', // Temporal's codec-server protocol for the Web UI (operator key; api/codec-server.ts)
+  'POST /codec/decode',
+]);
+
+interface Layer {
+  route?: { path: string | string[]; methods: Record<string, boolean> };
+  handle: { stack?: Layer[] };
+  rawPath?: string | string[];
+}
+
+/** Every `METHOD /path` registered on an Express 5 app, path parameters written `{}`. */
+function registeredRoutes(stack: Layer[], prefix = ''): string[] {
+  const out: string[] = [];
+  const norm = (p: string) => p.replace(/:[A-Za-z0-9_]+/g, '{}');
+  for (const layer of stack) {
+    if (layer.route) {
+      const paths = Array.isArray(layer.route.path) ? layer.route.path : [layer.route.path];
+      for (const p of paths) for (const m of Object.keys(layer.route.methods)) if (m !== '_all') out.push(`${m.toUpperCase()} ${norm(prefix + p)}`);
+    } else if (layer.handle?.stack) {
+      const raw = layer.rawPath;
+      if (typeof raw !== 'string') throw new Error(`cannot read the mount path of a router layer: ${String(raw)}`);
+      out.push(...registeredRoutes(layer.handle.stack, raw === '/' ? prefix : prefix + raw));
+    }
+  }
+  return out;
+}
+
+test('every route registered on the app is documented, and every documented operation is served', async () => {
+  const app = createApp({ db, client: env.client, pii: testPii, logger: createLogger('silent'), taskQueue: 'unused', codecKeys: testCodecKeys });
+  const routes = new Set(registeredRoutes((app as unknown as { router: { stack: Layer[] } }).router.stack));
+  expect(routes.size).toBeGreaterThan(40); // the walk really reached the routers
+  const doc = openapiDocument() as { paths: Record<string, Record<string, unknown>> };
+  const documented = new Set(
+    Object.entries(doc.paths).flatMap(([p, item]) =>
+      Object.keys(item)
+        .filter((k) => ['get', 'post', 'put', 'patch', 'delete'].includes(k))
+        .map((m) => `${m.toUpperCase()} ${p.replace(/\{[^}]+\}/g, '{}')}`),
+    ),
+  );
+  const undocumented = [...routes].filter((r) => !documented.has(r) && !OUTSIDE_CONTRACT.has(r)).sort();
+  const unserved = [...documented].filter((r) => !routes.has(r)).sort();
+  expect({ undocumented, unserved }).toEqual({ undocumented: [], unserved: [] });
+  // And the validator refuses what the contract does not know (ignoreUndocumented is off).
+  const op = await keyFor(db, 'operator');
+  const r = await request(app).get('/v1/no-such-route').set(bearer(op));
+  expect({ status: r.status, code: r.body.code }).toEqual({ status: 404, code: 'NOT_FOUND' });
+  const pub = await request(app).get('/v1/public/no-such-route');
+  expect({ status: pub.status, code: pub.body.code }).toEqual({ status: 404, code: 'NOT_FOUND' });
 });

@@ -13,7 +13,7 @@ import type { Db } from '../db/connection';
 import { AesGcmCodec, ENCODING, parseCodecKeys } from '../lib/codec';
 import { createLogger } from '../lib/logger';
 import { voucherWorkflowId } from '../workflows/voucher/contract';
-import { bearer, keyFor } from './helpers/api';
+import { bearer, claimVoucher, keyFor } from './helpers/api';
 import { testCodecKeys, testPii } from './helpers/env';
 import { timeSkippingWorld, type World } from './helpers/world';
 import { makeCatalogueEntry, makeClass, makeInstitution, makePerson, uniqueOccupation, type PersonFixture } from './helpers/fixtures';
@@ -46,6 +46,8 @@ beforeAll(async () => {
   const first = await request(app).post('/v1/vouchers').set(bearer(hr)).send({ type: 'directed', idNumber: person.idNumber, occupationCode: occ });
   const second = await request(app).post('/v1/vouchers').set(bearer(hr)).send({ type: 'directed', idNumber: person.idNumber, occupationCode: occ });
   voucherNo = first.body.voucherNo;
+  await claimVoucher(app, voucherNo, person, holder, 'wechat');
+  await claimVoucher(app, second.body.voucherNo, person, holder, 'wechat');
   await request(app).post(`/v1/vouchers/${voucherNo}/activate`).set(bearer(holder)).send({ channel: 'wechat' }).expect(200);
   await request(app).post(`/v1/vouchers/${second.body.voucherNo}/activate`).set(bearer(holder)).send({}).expect(422);
   await request(app).post(`/v1/vouchers/${voucherNo}/enrol`).set(bearer(inst)).send({ classId: cls.classId, review: { passed: true } }).expect(200);

@@ -7,7 +7,7 @@ import { createAllActivities } from '../activities';
 import type { Db } from '../db/connection';
 import { readRequestId, requestIdActivityInterceptor } from '../lib/request-id';
 import { interceptors, REQUEST_ID_HEADER } from '../workflows/request-id-interceptors';
-import { bearer, keyFor, testApp } from './helpers/api';
+import { bearer, claimVoucher, keyFor, testApp } from './helpers/api';
 import { testDataConverter, testDb, testPii, timeSkippingEnv, uniqueTaskQueue } from './helpers/env';
 import { makePerson } from './helpers/fixtures';
 
@@ -52,6 +52,7 @@ test('an activation request’s x-request-id reaches the quota activity through 
     const holder = await keyFor(db, 'holder', { personRef: p.personRef });
     const v = await request(app).post('/v1/vouchers').set(bearer(hr)).set('x-request-id', 'rid-issue-1').send({ type: 'general', idNumber: p.idNumber });
     expect(v.status).toBe(201);
+    await claimVoucher(app, v.body.voucherNo, p, holder);
     const a = await request(app).post(`/v1/vouchers/${v.body.voucherNo}/activate`).set(bearer(holder)).set('x-request-id', 'rid-activate-1').send({});
     expect(a.status).toBe(200);
   });

@@ -27,7 +27,7 @@ async function voucherEnded(endedDaysAgo: number | null): Promise<string> {
   const at = new Date().toISOString();
   await db('vouchers').insert({
     voucher_no: no, revision: 1, type: 'directed', status: endedDaysAgo === null ? 'in_training' : 'settled', issuer_district: '330602',
-    person_ref: uid('P'), policy_version: 'SX-2022-11/v1', obtained_at: at, activation_deadline: at, snapshot: '{}',
+    person_ref: uid('P'), policy_version: 'SX-2022-11/v1', issued_at: at, obtained_at: at, activation_deadline: at, snapshot: '{}',
     ended_at: endedDaysAgo === null ? null : new Date(Date.now() - endedDaysAgo * DAY).toISOString(),
   });
   await db('check_in_attempts').insert({

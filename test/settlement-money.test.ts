@@ -19,7 +19,7 @@ import { voucherWorkflowId } from '../workflows/voucher/contract';
 import { institutionStateQuery } from '../workflows/training/messages';
 import { institutionWorkflowId } from '../workflows/training/contract';
 import { localDate, localYear } from '../policy/calendar';
-import { bearer, keyFor, testApp } from './helpers/api';
+import { bearer, claimVoucher, keyFor, testApp } from './helpers/api';
 import { testDb, testPii, testWorker, timeSkippingEnv, uniqueTaskQueue } from './helpers/env';
 import { makeCatalogueEntry, makeClass, makeInstitution, makePerson, uid, uniqueOccupation, type PersonFixture } from './helpers/fixtures';
 
@@ -100,6 +100,7 @@ describe('R4.5 clawback', () => {
     const issued = await request(app).post('/v1/vouchers').set(bearer(hr)).send({ type: 'directed', idNumber: person.idNumber, occupationCode: occ });
     expect(issued.status).toBe(201);
     const voucherNo = issued.body.voucherNo as string;
+    await claimVoucher(app, voucherNo, person, holder);
     const act = await request(app).post(`/v1/vouchers/${voucherNo}/activate`).set(bearer(holder)).send({});
     expect({ s: act.status, code: act.body.code, detail: act.body.detail, st: act.body.status }).toEqual({ s: 200, st: 'activated' });
     expect((await request(app).post(`/v1/vouchers/${voucherNo}/enrol`).set(bearer(inst)).send({ classId: cls.classId, review: { passed: true } })).status).toBe(200);
@@ -155,13 +156,15 @@ describe('R4.5 clawback', () => {
 });
 
 describe('R3.11 subsidy catalogue', () => {
-  test('R3.11: HR publishes entries; the public catalogue lists them in integer fen as JSON and CSV without a key', async () => {
+  test('R3.11: HR and finance publish entries; the public catalogue lists them in integer fen as JSON and CSV without a key', async () => {
     const hr = await keyFor(db, 'hr', { district: '330602' });
+    const finance = await keyFor(db, 'finance');
     const occ = uniqueOccupation();
     const res = await request(app).post('/v1/catalogue').set(bearer(hr)).send({ occupationCode: occ, level: '4', trainingKind: 'certificate', amountFen: 150_050, fundingSource: 'skills_upgrading_account', validFrom: '2025-01-01', validTo: '2025-12-31' });
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({ occupationCode: occ, amountFen: 150_050, validFrom: '2025-01-01', validTo: '2025-12-31' });
-    const next = await request(app).post('/v1/catalogue').set(bearer(hr)).send({ occupationCode: occ, level: '4', trainingKind: 'certificate', amountFen: 160_000, fundingSource: 'skills_upgrading_account', validFrom: '2026-01-01' });
+    // The next year's standard, published by (city-wide) finance.
+    const next = await request(app).post('/v1/catalogue').set(bearer(finance)).send({ occupationCode: occ, level: '4', trainingKind: 'certificate', amountFen: 160_000, fundingSource: 'skills_upgrading_account', validFrom: '2026-01-01' });
     expect(next.status).toBe(201);
     const json = await request(app).get('/v1/public/catalogue');
     expect(json.status).toBe(200);

@@ -51,6 +51,7 @@ async function settled(o: { issuer: string; payer: string; type: 'general' | 'di
     policy_version: 'SX-2022-11/v1',
     priority_groups: o.groups ?? [],
     obtained_at: new Date(completedAt - 30 * 86_400_000).toISOString(),
+    issued_at: new Date(completedAt - 30 * 86_400_000).toISOString(), // NOT NULL since migration 007 (claims)
     activation_deadline: new Date(completedAt).toISOString(),
     snapshot: JSON.stringify({ voucherNo }),
   });

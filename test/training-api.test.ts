@@ -11,7 +11,7 @@ import { localIso } from '../policy/calendar';
 import { POLICY_VERSIONS } from '../policy/policy';
 import { voucherWorkflowId } from '../workflows/voucher/contract';
 import { stateQuery } from '../workflows/voucher/messages';
-import { bearer, keyFor, testApp } from './helpers/api';
+import { bearer, claimVoucher, keyFor, testApp } from './helpers/api';
 import { testPii } from './helpers/env';
 import { eventually, timeSkippingWorld, type World } from './helpers/world';
 import { makeCatalogueEntry, makeClass, makeInstitution, makePerson, uniqueOccupation, type PersonFixture } from './helpers/fixtures';
@@ -102,13 +102,14 @@ interface Trainee {
   voucherNo: string;
 }
 
-/** Issues (HR), activates (holder) and, when a class is given, enrols (institution) a directed voucher. */
+/** Issues (HR), claims and activates (holder) and, when a class is given, enrols (institution) a directed voucher. */
 async function trainee(occupationCode: string, enrol?: { classId: string; instKey: string }): Promise<Trainee> {
   const person = await makePerson(db, testPii);
   const holder = await keyFor(db, 'holder', { personRef: person.personRef });
   const issued = await request(app).post('/v1/vouchers').set(bearer(hr)).send({ type: 'directed', idNumber: person.idNumber, occupationCode });
   expect(issued.status).toBe(201);
   const voucherNo = issued.body.voucherNo as string;
+  await claimVoucher(app, voucherNo, person, holder);
   expect((await request(app).post(`/v1/vouchers/${voucherNo}/activate`).set(bearer(holder)).send({})).status).toBe(200);
   if (enrol) {
     const r = await request(app).post(`/v1/vouchers/${voucherNo}/enrol`).set(bearer(enrol.instKey)).send({ classId: enrol.classId, review: { passed: true } });
@@ -129,11 +130,13 @@ const checkIn = (t: Trainee, sessionId: string, token: string, at = VENUE) =>
 const state = (voucherNo: string) => env.client.workflow.getHandle(voucherWorkflowId(voucherNo)).query(stateQuery);
 
 describe('institutions (R4.1)', () => {
-  test('R4.1: an application is pending until HR of any district approves it; the approving district is recorded; a pending institution cannot list classes', async () => {
+  test('R4.1 R3.13: an application (its account audited) is pending until HR of any district approves it; the approving district is recorded; a pending institution cannot list classes', async () => {
     const reg = await request(app).post('/v1/institutions').set(bearer(hr)).send({ name: 'Keqiao Training Centre', district: '330603', bankAccount: '6222000011112222' });
     expect(reg.status).toBe(201);
     expect(reg.body.status).toBe('pending');
     const id = reg.body.id as string;
+    // R3.13: the account given at registration is audited (masked), like every later correction.
+    expect(await db('account_changes').where({ institution_id: id })).toEqual([expect.objectContaining({ old_masked: null, new_masked: '************2222' })]);
     const instKey = await keyFor(db, 'institution', { institutionId: id });
     const first = await syncClock();
     const early = await request(app)

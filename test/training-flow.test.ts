@@ -11,10 +11,10 @@ import type { Db } from '../db/connection';
 import { localIso } from '../policy/calendar';
 import { voucherWorkflowId } from '../workflows/voucher/contract';
 import { stateQuery } from '../workflows/voucher/messages';
-import { bearer, keyFor, testApp } from './helpers/api';
+import { bearer, claimVoucher, keyFor, testApp } from './helpers/api';
 import { testPii } from './helpers/env';
 import { eventually, timeSkippingWorld, type World } from './helpers/world';
-import { makeCatalogueEntry, makeInstitution, makePerson, uniqueOccupation } from './helpers/fixtures';
+import { makeCatalogueEntry, makeInstitution, makePerson, uniqueOccupation, type PersonFixture } from './helpers/fixtures';
 
 const DAY = 86_400_000;
 const MIN = 60_000;
@@ -54,13 +54,13 @@ async function approvedInstitution(): Promise<{ id: string; key: string }> {
   return { id: reg.body.id, key: await keyFor(db, 'institution', { institutionId: reg.body.id }) };
 }
 
-async function activatedVoucher(occupationCode: string, idNumber?: string) {
-  const person = idNumber ? undefined : await makePerson(db, testPii);
-  const id = idNumber ?? person!.idNumber;
-  const holder = await keyFor(db, 'holder', { personRef: testPii.personRef(id) });
-  const issued = await request(app).post('/v1/vouchers').set(bearer(hr)).send({ type: 'directed', idNumber: id, occupationCode });
+async function activatedVoucher(occupationCode: string, given?: PersonFixture) {
+  const person = given ?? (await makePerson(db, testPii));
+  const holder = await keyFor(db, 'holder', { personRef: person.personRef });
+  const issued = await request(app).post('/v1/vouchers').set(bearer(hr)).send({ type: 'directed', idNumber: person.idNumber, occupationCode });
   expect(issued.status).toBe(201);
   const voucherNo = issued.body.voucherNo as string;
+  await claimVoucher(app, voucherNo, person, holder);
   expect((await request(app).post(`/v1/vouchers/${voucherNo}/activate`).set(bearer(holder)).send({})).status).toBe(200);
   return { holder, voucherNo };
 }
@@ -101,7 +101,7 @@ describe('a whole class (R3.10, R4.2)', () => {
     expect(listed.body.items).toEqual([expect.objectContaining({ classId, seatsLeft: 20, totalMinutes: 1000, sessionCount: 20 })]);
     const trainees = [];
     for (const p of people) {
-      const v = await activatedVoucher(occ, p.idNumber);
+      const v = await activatedVoucher(occ, p);
       const en = await request(app).post(`/v1/vouchers/${v.voucherNo}/enrol`).set(bearer(inst.key)).send({ classId, review: { passed: true } });
       expect(en.status).toBe(200);
       trainees.push(v);

@@ -16,24 +16,27 @@ import {
   type RowReason,
 } from '../../activities/issuance-activities';
 import { isPriorityGroup, validatePersonRecord } from '../../eligibility/engine';
-import { isValidResidentId, maskName, maskTail } from '../../lib/pii';
+import { isValidResidentId, maskTail } from '../../lib/pii';
 import { localIso } from '../../policy/calendar';
 import { isShaoxingDistrict } from '../../policy/districts';
 import { issuanceWorkflowId, LIST_ID_PATTERN, type IssuanceProgress } from '../../workflows/issuance/contract';
 import { issuanceProgressQuery } from '../../workflows/issuance/messages';
 import type { bulkIssuanceWorkflow } from '../../workflows/issuance/bulk';
-import { TERMINAL_STATUSES, VOUCHER_NO_PATTERN, VOUCHER_TASK_QUEUE, voucherWorkflowId, type VoucherSnapshot } from '../../workflows/voucher/contract';
-import { stateQuery } from '../../workflows/voucher/messages';
-import { requireRole } from '../auth';
+import { CLAIM_CHANNELS, TERMINAL_STATUSES, VOUCHER_NO_PATTERN, VOUCHER_TASK_QUEUE, voucherWorkflowId, type VoucherSnapshot } from '../../workflows/voucher/contract';
+import { claimUpdate, stateQuery } from '../../workflows/voucher/messages';
+import { requireRole, type Principal } from '../auth';
 import { asyncRoute, hasNul, parse, type ApiDeps } from '../http';
+import { disclose } from '../disclosure';
 import { Problem } from '../problem';
+import { refusalFrom } from '../refusal';
+import { PLAN_ID_PATTERN, planAccepted } from './plans';
 import { buildVoucherInput, policyInForceFromDb } from '../voucher-input';
+import type { Db } from '../../db/connection';
 import { view } from '../voucher-view';
 
 const ID_NUMBER = z.string().refine(isValidResidentId, 'not a valid 18-character resident ID number (GB 11643 check digit)');
 const PHONE = z.string().regex(/^[0-9+-]{5,20}$/, 'phone: 5–20 digits');
 const NAME = z.string().trim().min(1).max(50);
-const CHANNELS = ['zlb', 'zwfw', 'alipay', 'wechat', 'e-sscard'] as const;
 
 const IssueBody = z
   .object({
@@ -50,7 +53,7 @@ const PersonBody = z
     idNumber: ID_NUMBER,
     name: NAME,
     phone: PHONE,
-    bankAccount: z.string().regex(/^[0-9]{8,30}$/).optional(),
+    bankAccount: z.string().regex(/^[0-9]{8,32}$/, '8–32 digits').optional(),
     civilService: z.unknown(),
     householdDistrict: z.unknown().optional(),
     residencePermitDistrict: z.unknown().optional(),
@@ -64,13 +67,15 @@ const PersonBody = z
   })
   .strict();
 
-const ClaimBody = z.object({ channel: z.enum(CHANNELS), name: NAME, idNumber: ID_NUMBER, phone: PHONE }).strict();
+const ClaimBody = z.object({ channel: z.enum(CLAIM_CHANNELS), name: NAME, idNumber: ID_NUMBER, phone: PHONE }).strict();
 
 const ListMeta = z
   .object({
     listId: z.string().regex(LIST_ID_PATTERN, 'listId: 1–64 of A–Z a–z 0–9 _ -'),
     district: z.string().refine((d) => isShaoxingDistrict(d), 'district: one of the six Shaoxing district codes'),
     occupationCode: z.string().regex(/^[0-9A-Za-z-]{1,20}$/),
+    /** R2.6: an industry department's list names the filed training plan it belongs to. */
+    planId: z.string().regex(PLAN_ID_PATTERN, 'planId: 1–64 of A–Z a–z 0–9 _ -').optional(),
   })
   .strict();
 const ListRow = z.object({ idNumber: z.string().max(40), name: z.string().max(100), phone: z.string().max(40) }).strict();
@@ -92,6 +97,30 @@ function refusal(reasons: RowReason[]): Problem {
   return new Problem(422, first.code, reasons.map((r) => r.detail).join('; '), first.rule, { reasons });
 }
 
+/**
+ * Whether a registry record ties a person to a district: 户籍, 居住证, employment, UI paid there now or
+ * ever, or unemployment registration; an east–west partner-area person ties to every district (R2.4).
+ * District HR registers and reads the people of its own district only.
+ */
+function linkedTo(
+  p: {
+    householdDistrict: string | null;
+    residencePermitDistrict: string | null;
+    employmentDistrict: string | null;
+    unemploymentRegDistrict: string | null;
+    uiPayingNow: { district: string } | null;
+    uiContributions: { district: string }[];
+    eastWestPartner: boolean;
+  },
+  district: string,
+): boolean {
+  return (
+    p.eastWestPartner ||
+    [p.householdDistrict, p.residencePermitDistrict, p.employmentDistrict, p.unemploymentRegDistrict, p.uiPayingNow?.district].includes(district) ||
+    p.uiContributions.some((c) => c.district === district)
+  );
+}
+
 function hrDistrict(req: Request): string {
   const district = req.principal!.district;
   if (!district || !isShaoxingDistrict(district)) throw new Problem(403, 'FORBIDDEN_SCOPE', 'HR principal has no Shaoxing district');
@@ -106,7 +135,8 @@ export function issuanceRoutes(deps: ApiDeps): Router {
 
   const decrypt = (v: string | null | undefined) => (v ? pii.decrypt(v) : null);
 
-  async function personView(personRef: string) {
+  /** A registry record as `viewer` may see it (api/disclosure.ts decides what is masked). */
+  async function personView(personRef: string, viewer: Principal) {
     const row = await db('persons').where({ person_ref: personRef }).first();
     if (!row) return null;
     const history = await db('ui_contributions').where({ person_ref: personRef }).orderBy(['district', 'month']).select('district', 'month');
@@ -114,10 +144,10 @@ export function issuanceRoutes(deps: ApiDeps): Router {
     const account = decrypt(row.bank_account_enc);
     return {
       personRef,
-      idNumber: maskTail(pii.decrypt(row.id_number_enc)),
-      name: maskName(pii.decrypt(row.name_enc)),
-      phone: phone === null ? null : maskTail(phone),
-      bankAccount: account === null ? null : maskTail(account),
+      idNumber: disclose(viewer, 'idNumber', pii.decrypt(row.id_number_enc)),
+      name: disclose(viewer, 'name', pii.decrypt(row.name_enc)),
+      phone: disclose(viewer, 'phone', phone),
+      bankAccount: disclose(viewer, 'account', account),
       civilService: row.civil_service,
       householdDistrict: row.household_district,
       residencePermitDistrict: row.residence_permit_district,
@@ -136,7 +166,7 @@ export function issuanceRoutes(deps: ApiDeps): Router {
     '/persons',
     requireRole('hr'),
     asyncRoute(async (req, res) => {
-      hrDistrict(req);
+      const district = hrDistrict(req);
       const body = parse(PersonBody, req.body);
       const record = {
         civilService: body.civilService,
@@ -157,6 +187,9 @@ export function issuanceRoutes(deps: ApiDeps): Router {
         });
       }
       const p = v.record;
+      if (!linkedTo(p, district)) {
+        throw new Problem(422, 'NO_LINK_TO_DISTRICT', `the record ties the person to no link with district ${district}: a district registers its own people`, 'R2.4');
+      }
       const personRef = pii.personRef(body.idNumber);
       const idNumber = body.idNumber.trim().toUpperCase();
       const months = new Map<string, { person_ref: string; district: string; month: string }>();
@@ -182,8 +215,20 @@ export function issuanceRoutes(deps: ApiDeps): Router {
       };
       const created = await db.transaction(async (trx) => {
         const existed = await trx('persons').where({ person_ref: personRef }).forUpdate().first();
+        // R3.13: money goes to the registered account. Once a person is registered, the account changes
+        // only through the audited correction (PUT /v1/persons/{personRef}/bank-account, HR of one of the
+        // person's districts), never by re-registering, which any district's HR may do.
+        if (existed && body.bankAccount && decrypt(existed.bank_account_enc) !== body.bankAccount) {
+          throw new Problem(409, 'ACCOUNT_CHANGE_NEEDS_CORRECTION', `change the bank account with PUT /v1/persons/${personRef}/bank-account (audited)`, 'R3.13');
+        }
         if (existed) await trx('persons').where({ person_ref: personRef }).update(row);
-        else await trx('persons').insert(row);
+        else {
+          await trx('persons').insert(row);
+          // The first registered account is audited like every later correction (masked values only).
+          if (body.bankAccount) {
+            await trx('account_changes').insert({ person_ref: personRef, old_masked: null, new_masked: maskTail(body.bankAccount), principal_id: req.principal!.id, changed_at: new Date(now()).toISOString() });
+          }
+        }
         // The UI history is replaced whole: the register is the source of truth (R2.3).
         await trx('ui_contributions').where({ person_ref: personRef }).del();
         const all = [...months.values()];
@@ -191,7 +236,7 @@ export function issuanceRoutes(deps: ApiDeps): Router {
         return !existed;
       });
       logger.info({ personRef, by: req.principal!.id }, created ? 'person registered' : 'person updated');
-      res.status(created ? 201 : 200).location(`/v1/persons/${personRef}`).json(await personView(personRef));
+      res.status(created ? 201 : 200).location(`/v1/persons/${personRef}`).json(await personView(personRef, req.principal!));
     }),
   );
 
@@ -199,9 +244,12 @@ export function issuanceRoutes(deps: ApiDeps): Router {
     '/persons/:personRef',
     requireRole('hr'),
     asyncRoute(async (req, res) => {
+      const district = hrDistrict(req);
       const ref = String(req.params.personRef);
-      const v = /^P[0-9a-f]{40}$/.test(ref) ? await personView(ref) : null;
-      if (!v) throw new Problem(404, 'PERSON_NOT_FOUND');
+      const v = /^P[0-9a-f]{40}$/.test(ref) ? await personView(ref, req.principal!) : null;
+      // Out of the HR's district (no link, no voucher it issued): exactly as for an unknown person.
+      const issuedHere = v ? await db('vouchers').where({ person_ref: ref, issuer_district: district }).first('voucher_no') : undefined;
+      if (!v || !(linkedTo(v, district) || issuedHere)) throw new Problem(404, 'PERSON_NOT_FOUND');
       res.json(v);
     }),
   );
@@ -233,6 +281,8 @@ export function issuanceRoutes(deps: ApiDeps): Router {
         // R2.4: the registry's groups are recorded; HR may add (never remove) groups at issue.
         priorityGroups: [...new Set([...decision.priorityGroups, ...(body.priorityGroups ?? [])])],
         obtainedAt,
+        // R2.7: the holder obtains it by claiming it through a channel; the activation clock starts then.
+        awaitsClaim: true,
       });
       const handle = await startVoucherWorkflow(client, taskQueue, input);
       const s = await handle.query(stateQuery);
@@ -249,34 +299,43 @@ export function issuanceRoutes(deps: ApiDeps): Router {
       const body = parse(ClaimBody, req.body);
       const voucherNo = String(req.params.voucherNo);
       if (!VOUCHER_NO_PATTERN.test(voucherNo)) throw new Problem(404, 'VOUCHER_NOT_FOUND');
+      const handle = client.workflow.getHandle(voucherWorkflowId(voucherNo));
       let s: VoucherSnapshot;
       try {
-        s = await client.workflow.getHandle(voucherWorkflowId(voucherNo)).query(stateQuery);
+        s = await handle.query(stateQuery);
       } catch (e) {
         if (e instanceof WorkflowNotFoundError) throw new Problem(404, 'VOUCHER_NOT_FOUND');
         throw e;
       }
       if (s.personRef !== req.principal!.personRef) throw new Problem(404, 'VOUCHER_NOT_FOUND');
+      // R2.7: real-name verification against the registry before the voucher reaches the holder.
       const person = await db('persons').where({ person_ref: s.personRef }).first();
       const same = (a: string | null, b: string) => a !== null && a.trim() === b.trim();
       if (!person || pii.personRef(body.idNumber) !== s.personRef || !same(decrypt(person.name_enc), body.name) || !same(decrypt(person.phone_enc), body.phone)) {
         throw new Problem(422, 'IDENTITY_MISMATCH', 'name, ID number and phone must match the real-name registry', 'R2.7');
       }
-      const prior = await db('voucher_claims').where({ voucher_no: voucherNo }).first();
-      if (!prior && (TERMINAL_STATUSES as readonly string[]).includes(s.status)) throw new Problem(409, 'VOUCHER_CLOSED', `status is ${s.status}`);
-      const inserted = prior
-        ? []
-        : await db('voucher_claims')
-            .insert({ voucher_no: voucherNo, person_ref: s.personRef, channel: body.channel, claimed_at: new Date(now()) })
-            .onConflict('voucher_no')
-            .ignore()
-            .returning('voucher_no');
-      const claim = await db('voucher_claims').where({ voucher_no: voucherNo }).first();
-      res.status(inserted.length ? 201 : 200).json({
+      // Claimed before: the first claim stands (same answer, nothing changes).
+      let claimed = s;
+      let mine = false;
+      if (s.claimedAt === undefined) {
+        if ((TERMINAL_STATUSES as readonly string[]).includes(s.status)) throw new Problem(409, 'VOUCHER_CLOSED', `status is ${s.status}`);
+        try {
+          // One Update ID per voucher: concurrent claims collapse into one, and all see its result.
+          claimed = await handle.executeUpdate(claimUpdate, { args: [{ channel: body.channel }], updateId: `claim-${voucherNo}` });
+        } catch (e) {
+          throw refusalFrom(e) ?? e;
+        }
+        mine = claimed.claimChannel === body.channel;
+      }
+      const zone = 'Asia/Shanghai';
+      logger.info({ voucherNo, channel: claimed.claimChannel, by: req.principal!.id }, mine ? 'voucher claimed' : 'voucher claim repeated');
+      res.status(mine ? 201 : 200).json({
         voucherNo,
-        channel: claim.channel,
-        claimedAt: localIso(new Date(claim.claimed_at).getTime(), 'Asia/Shanghai'),
-        alreadyClaimed: inserted.length === 0,
+        status: claimed.status,
+        channel: claimed.claimChannel!,
+        claimedAt: localIso(claimed.claimedAt!, zone),
+        activationDeadline: localIso(claimed.activationDeadline!, zone),
+        alreadyClaimed: !mine,
       });
     }),
   );
@@ -320,8 +379,29 @@ export function issuanceRoutes(deps: ApiDeps): Router {
         ({ rows, ...meta } = body);
       }
 
+      // R2.6: an industry department uploads under a plan filed with, and acknowledged by, HR and finance.
+      const planOf = async (q: Db) => {
+        if (!meta.planId) {
+          if (inst.kind === 'industry_department') throw new Problem(422, 'PLAN_REQUIRED', 'an industry department uploads trainee lists under a filed training plan (planId)', 'R2.6');
+          return undefined;
+        }
+        if (inst.kind !== 'industry_department') throw new Problem(400, 'INVALID_REQUEST', 'planId: only industry departments upload under a training plan');
+        const plan = await q('training_plans').where({ plan_id: meta.planId }).forUpdate().first();
+        if (!plan || plan.department_id !== inst.id) throw new Problem(422, 'PLAN_NOT_FOUND', `no training plan ${meta.planId} filed by this department`, 'R2.6');
+        if (!planAccepted(plan)) throw new Problem(422, 'PLAN_NOT_ACKNOWLEDGED', 'the plan awaits acknowledgement by the HR and finance bureaus', 'R2.6');
+        if (plan.district !== meta.district || plan.occupation_code !== meta.occupationCode) {
+          throw new Problem(422, 'PLAN_MISMATCH', `the plan is for district ${plan.district}, occupation ${plan.occupation_code}`, 'R2.6');
+        }
+        const listed = await q('trainee_lists').where({ plan_id: plan.plan_id }).whereNot({ list_id: meta.listId }).sum<{ n: string | null }[]>({ n: 'total' });
+        const already = Number(listed[0]?.n ?? 0);
+        if (already + rows.length > plan.trainees) {
+          throw new Problem(422, 'PLAN_TRAINEES_EXCEEDED', `the plan covers ${plan.trainees} trainees; ${already} are already listed and this list names ${rows.length}`, 'R2.6');
+        }
+        return plan.plan_id as string;
+      };
+
       const contentHash = createHash('sha256')
-        .update(JSON.stringify([meta.district, meta.occupationCode, rows.map((x) => [x.idNumber.trim().toUpperCase(), x.name.trim(), x.phone.trim()])]))
+        .update(JSON.stringify([meta.district, meta.occupationCode, meta.planId ?? null, rows.map((x) => [x.idNumber.trim().toUpperCase(), x.name.trim(), x.phone.trim()])]))
         .digest('hex');
       const location = `/v1/issuance-jobs/${meta.listId}`;
 
@@ -349,6 +429,7 @@ export function issuanceRoutes(deps: ApiDeps): Router {
 
       const prior = await db('trainee_lists').where({ list_id: meta.listId }).first();
       if (prior) return existingAnswer(prior);
+      await planOf(db); // refuse early, before any row is checked; re-checked under lock below
 
       // Check every row; only rows naming a distinct, registered, matching person go to the job.
       const seen = new Set<string>();
@@ -384,9 +465,12 @@ export function issuanceRoutes(deps: ApiDeps): Router {
       }
 
       const stored = await db.transaction(async (trx) => {
+        // The plan row is locked so two lists cannot together exceed its trainees.
+        const planId = await planOf(trx as unknown as Db);
         const ins = await trx('trainee_lists')
           .insert({
             list_id: meta.listId,
+            plan_id: planId ?? null,
             uploader_principal: req.principal!.id,
             institution_id: inst.id,
             district: meta.district,

@@ -2,13 +2,13 @@
 import { Router } from 'express';
 import { stringify } from 'csv-stringify/sync';
 import { z } from 'zod';
-import { asyncRoute, parse, type ApiDeps } from '../http';
+import { asyncRoute, isLocalDate, parse, type ApiDeps } from '../http';
 import { STATS_PAGE_HTML } from './stats-page';
 
 const CatalogueQuery = z
   .object({
     format: z.enum(['json', 'csv']).default('json'),
-    on: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional(),
+    on: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).refine(isLocalDate, 'not a calendar date').optional(),
   })
   .strict();
 

@@ -19,12 +19,13 @@ import { institutionWorkflowId, type InstitutionWorkflowInput } from '../../work
 import { recordStrikeSignal } from '../../workflows/training/messages';
 import { VOUCHER_NO_PATTERN, VOUCHER_TASK_QUEUE } from '../../workflows/voucher/contract';
 import { requireRole, type Principal } from '../auth';
-import { asyncRoute, parse, type ApiDeps } from '../http';
+import { seesInFull } from '../disclosure';
+import { asyncRoute, isLocalDate, parse, type ApiDeps } from '../http';
 import { Problem } from '../problem';
 import { policyInForceFromDb } from '../voucher-input';
 import { catalogueView } from './public';
 
-const DATE = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'YYYY-MM-DD');
+const DATE = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'YYYY-MM-DD').refine(isLocalDate, 'not a calendar date');
 const DISTRICT = z.string().regex(/^[0-9]{6}$/).refine((d) => isShaoxingDistrict(d), 'not a Shaoxing district');
 const FUNDING = z.enum(FUNDING_SOURCES);
 
@@ -100,7 +101,8 @@ export function settlementRoutes(deps: ApiDeps): Router {
   // ---- R3.11: the subsidy catalogue, kept by HR ------------------------------------------------
   r.post(
     '/catalogue',
-    requireRole('hr'),
+    // R3.11: HR and finance publish the subsidy catalogue (a city-wide register).
+    requireRole('hr', 'finance'),
     asyncRoute(async (req, res) => {
       const b = parse(CatalogueBody, req.body);
       try {
@@ -309,7 +311,7 @@ export function settlementRoutes(deps: ApiDeps): Router {
       const b = await batchOr404(req);
       const format = file.slice(6) as FileFormat;
       // Accounts in full for finance only; HR sees them masked.
-      const variant = req.principal!.role === 'finance' ? 'full' : 'masked';
+      const variant = seesInFull(req.principal!, 'account') ? 'full' : 'masked';
       const buf = await readBatchFile(db, pii, b.id as string, format, variant);
       if (!buf) throw new Problem(404, 'BATCH_FILE_NOT_READY');
       const meta = await db('batch_files').where({ batch_id: b.id, format, variant }).first('sha256');
@@ -396,6 +398,39 @@ export function settlementRoutes(deps: ApiDeps): Router {
       });
       logger.info({ personRef, by: req.principal!.id, requeued: out.requeued.length }, 'bank account corrected');
       res.json({ personRef, oldAccount: out.change.old_masked, newAccount: out.change.new_masked, changedBy: out.change.principal_id, changedAt: iso(out.change.changed_at), requeued: out.requeued });
+    }),
+  );
+
+  // ---- institution bank accounts (R3.9, R3.13): the institution itself or HR of any district -----
+  // Registration and approval of institutions are HR acts of any Shaoxing district (R4.1: approval
+  // holds city-wide), so any district's HR may register or correct the account; the institution may
+  // for itself. Another institution's ID answers 404 exactly like a missing one. Audited like persons.
+  r.put(
+    '/institutions/:id/bank-account',
+    requireRole('hr', 'institution'),
+    asyncRoute(async (req, res) => {
+      const p = req.principal!;
+      const id = String(req.params.id);
+      if (p.role === 'institution' && p.institutionId !== id) throw new Problem(404, 'INSTITUTION_NOT_FOUND');
+      const body = parse(AccountBody, req.body);
+      const out = await db.transaction(async (trx) => {
+        const inst = await trx('institutions').where({ id }).forUpdate().first();
+        if (!inst) throw new Problem(404, 'INSTITUTION_NOT_FOUND');
+        const oldMasked = inst.bank_account_enc ? maskTail(pii.decrypt(inst.bank_account_enc)) : null;
+        const newMasked = maskTail(body.account);
+        await trx('institutions').where({ id }).update({ bank_account_enc: pii.encrypt(body.account) });
+        const [change] = await trx('account_changes')
+          .insert({ institution_id: id, old_masked: oldMasked, new_masked: newMasked, principal_id: p.id, changed_at: new Date(now()).toISOString() })
+          .returning('*');
+        // R3.13: failed payments go back to the queue of the next batch, to the corrected account.
+        const requeued = await trx('disbursements')
+          .where({ payee_type: 'institution', payee_ref: id, status: 'failed' })
+          .update({ status: 'approved', batch_id: null })
+          .returning('voucher_no');
+        return { change, requeued: requeued.map((x: { voucher_no: string }) => x.voucher_no).sort() };
+      });
+      logger.info({ institutionId: id, by: p.id, requeued: out.requeued.length }, 'institution bank account changed');
+      res.json({ institutionId: id, oldAccount: out.change.old_masked, newAccount: out.change.new_masked, changedBy: out.change.principal_id, changedAt: iso(out.change.changed_at), requeued: out.requeued });
     }),
   );
 

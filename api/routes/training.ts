@@ -9,7 +9,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@te
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { z } from 'zod';
 import { haversineMeters } from '../../lib/geo';
-import { isValidResidentId } from '../../lib/pii';
+import { isValidResidentId, maskTail } from '../../lib/pii';
 import { issueQrToken, newQrSecret, qrTokenHash, verifyQrToken } from '../../lib/qr-token';
 import { localIso, parseLocal } from '../../policy/calendar';
 import { isShaoxingDistrict } from '../../policy/districts';
@@ -45,7 +45,13 @@ const Lat = z.number().min(-90).max(90);
 const Lng = z.number().min(-180).max(180);
 
 const InstitutionBody = z
-  .object({ name: z.string().min(1).max(200), district: z.string().refine(isShaoxingDistrict, 'not a Shaoxing district'), bankAccount: z.string().regex(/^[0-9]{8,30}$/).optional() })
+  .object({
+    name: z.string().min(1).max(200),
+    district: z.string().refine(isShaoxingDistrict, 'not a Shaoxing district'),
+    bankAccount: z.string().regex(/^[0-9]{8,32}$/, '8–32 digits').optional(),
+    /** A training institution (R2.5, R4.1), or an industry department that runs training (R2.6). */
+    kind: z.enum(['training', 'industry_department']).optional(),
+  })
   .strict();
 const SessionBody = z.object({ sessionId: Id, startsAt: LocalDateTime, endsAt: LocalDateTime, minutes: z.number().int().positive().max(24 * 60) }).strict();
 const SessionsBody = z.array(SessionBody).min(1).max(500);
@@ -209,8 +215,12 @@ export function trainingRoutes(deps: ApiDeps): Router {
       const body = parse(InstitutionBody, req.body);
       const id = `INST${randomBytes(6).toString('hex').toUpperCase()}`;
       await db.transaction(async (trx) => {
-        await trx('institutions').insert({ id, name: body.name, district: body.district, status: 'pending', bank_account_enc: body.bankAccount ? pii.encrypt(body.bankAccount) : null });
+        await trx('institutions').insert({ id, name: body.name, district: body.district, kind: body.kind ?? 'training', status: 'pending', bank_account_enc: body.bankAccount ? pii.encrypt(body.bankAccount) : null });
         await trx('institution_approvals').insert({ institution_id: id, kind: 'applied', district: req.principal!.district, principal_id: req.principal!.id, at: new Date(now()).toISOString() });
+        // R3.13: the account money goes to; its first registration is audited like later corrections.
+        if (body.bankAccount) {
+          await trx('account_changes').insert({ institution_id: id, old_masked: null, new_masked: maskTail(body.bankAccount), principal_id: req.principal!.id, changed_at: new Date(now()).toISOString() });
+        }
       });
       res.status(201).location(`/v1/institutions/${id}`).json({ id, name: body.name, district: body.district, status: 'pending' });
     }),

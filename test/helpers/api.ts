@@ -1,3 +1,4 @@
+import request from 'supertest';
 import type { Client } from '@temporalio/client';
 import { createApp } from '../../api/app';
 import { createPrincipal, type Role } from '../../api/auth';
@@ -14,3 +15,22 @@ export async function keyFor(db: Db, role: Role, scope: { district?: string; ins
 }
 
 export const bearer = (key: string) => ({ Authorization: `Bearer ${key}` });
+
+/**
+ * R2.7: the holder obtains an issued voucher through a channel after real-name verification (the
+ * step between issue and activation for every voucher HR issues). Returns the API's answer.
+ */
+export async function claimVoucher(
+  app: Parameters<typeof request>[0],
+  voucherNo: string,
+  person: { idNumber: string; name: string; phone: string },
+  holderKey: string,
+  channel = 'zlb',
+) {
+  const r = await request(app)
+    .post(`/v1/vouchers/${voucherNo}/claim`)
+    .set(bearer(holderKey))
+    .send({ channel, name: person.name, idNumber: person.idNumber, phone: person.phone });
+  if (r.status !== 201 && r.status !== 200) throw new Error(`claim of ${voucherNo} answered ${r.status}: ${JSON.stringify(r.body)}`);
+  return r;
+}

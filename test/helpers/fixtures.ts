@@ -51,22 +51,29 @@ export async function makePerson(
     idNumber = makeResidentId(`19${String(10 + Math.floor(Math.random() * 89))}0101`);
     personRef = pii.personRef(idNumber);
   }
-  const p = { idNumber, name: '测试' + uid('').slice(-4), phone: '138' + String(Math.floor(Math.random() * 1e8)).padStart(8, '0'), bankAccount: '6222' + String(Math.floor(Math.random() * 1e12)).padStart(12, '0'), personRef };
-  await db('persons').insert({
-    person_ref: personRef,
-    id_number_enc: pii.encrypt(idNumber),
-    id_number_last4: idNumber.slice(-4),
-    name_enc: pii.encrypt(p.name),
-    phone_enc: pii.encrypt(p.phone),
-    bank_account_enc: pii.encrypt(p.bankAccount),
-    ui_district: o.uiDistrict === undefined ? '330602' : o.uiDistrict,
-    employment_district: o.employmentDistrict ?? null,
-    household_district: o.householdDistrict ?? null,
-    residence_district: o.residenceDistrict ?? null,
-    unemployment_reg_district: o.unemploymentRegDistrict ?? null,
-    civil_service: o.civilService ?? false,
-    east_west_partner: o.eastWestPartner ?? true,
-  });
+  let p = { idNumber, name: '测试' + uid('').slice(-4), phone: '138' + String(Math.floor(Math.random() * 1e8)).padStart(8, '0'), bankAccount: '6222' + String(Math.floor(Math.random() * 1e12)).padStart(12, '0'), personRef };
+  // Concurrent callers can draw the same serial between the check above and the insert: draw again.
+  for (;;) {
+    const inserted = await db('persons').insert({
+      person_ref: personRef,
+      id_number_enc: pii.encrypt(idNumber),
+      id_number_last4: idNumber.slice(-4),
+      name_enc: pii.encrypt(p.name),
+      phone_enc: pii.encrypt(p.phone),
+      bank_account_enc: pii.encrypt(p.bankAccount),
+      ui_district: o.uiDistrict === undefined ? '330602' : o.uiDistrict,
+      employment_district: o.employmentDistrict ?? null,
+      household_district: o.householdDistrict ?? null,
+      residence_district: o.residenceDistrict ?? null,
+      unemployment_reg_district: o.unemploymentRegDistrict ?? null,
+      civil_service: o.civilService ?? false,
+      east_west_partner: o.eastWestPartner ?? true,
+    }).onConflict('person_ref').ignore().returning('person_ref');
+    if (inserted.length > 0) break;
+    idNumber = makeResidentId(`19${String(10 + Math.floor(Math.random() * 89))}0101`);
+    personRef = pii.personRef(idNumber);
+    p = { ...p, idNumber, personRef };
+  }
   // A UI history that makes the person eligible for a general voucher of their UI district (R2.3).
   const uiDistrict = o.uiDistrict === undefined ? '330602' : o.uiDistrict;
   const months = o.uiMonths ?? POLICY_VERSIONS[0]!.generalVoucherMinUiMonthsInDistrict;

@@ -7,8 +7,12 @@ import { proxyActivities } from '@temporalio/workflow';
 import type { createSettlementActivities } from '../../activities/settlement-activities';
 import type { SettlementBatchInput, SettlementBatchResult } from './contract';
 
+// The activities heartbeat every few seconds, so a worker that dies mid-batch is noticed within the
+// heartbeat timeout and the attempt retried on another worker; the long start-to-close only bounds a
+// very large batch on a slow database (100,000 rows take seconds, docs/PERFORMANCE.md figure 7).
 const acts = proxyActivities<ReturnType<typeof createSettlementActivities>>({
-  startToCloseTimeout: '2 minutes',
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '20 seconds',
   retry: { maximumAttempts: 10 },
 });
 

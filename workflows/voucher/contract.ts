@@ -16,7 +16,10 @@ export const VOUCHER_NO_PATTERN = /^SX[0-9]{6}[0-9]{4}[0-9]{6}$/;
 export type VoucherType = 'general' | 'directed';
 
 export const VoucherStatus = {
+  /** Made and issued by HR; awaiting the holder's claim (R2.7), or (vouchers issued before claims existed) activation. */
   Issued: 'issued',
+  /** Obtained by the holder through a channel after real-name verification (R2.7); the activation clock runs. */
+  Claimed: 'claimed',
   Activated: 'activated',
   InTraining: 'in_training',
   Completed: 'completed',
@@ -39,10 +42,33 @@ export interface VoucherInput {
   /** Directed vouchers may fix an occupation (工种) code. */
   occupationCode?: string;
   priorityGroups: string[];
-  /** When the holder obtained the voucher (epoch ms); the activation clock starts here (R3.1). */
-  obtainedAt: number;
+  /**
+   * R2.7: the holder obtains the voucher later, by claiming it through a channel after real-name
+   * verification; the activation clock starts at the claim. Absent on vouchers started before claims
+   * existed (and on direct starts): those were obtained at issue.
+   */
+  awaitsClaim?: boolean;
+  /** When HR issued the voucher (epoch ms); set when `awaitsClaim`. */
+  issuedAt?: number;
+  /** When the holder obtained the voucher at issue (epoch ms); set when not `awaitsClaim` (R3.1 clock). */
+  obtainedAt?: number;
   /** The policy in force at issue, captured whole. */
   policy: PolicyParams;
+}
+
+/** When a voucher was issued, whichever form its input has. */
+export function issuedAtOf(input: VoucherInput): number {
+  const at = input.issuedAt ?? input.obtainedAt;
+  if (at === undefined) throw new Error('voucher input has neither issuedAt nor obtainedAt');
+  return at;
+}
+
+export const CLAIM_CHANNELS = ['zlb', 'zwfw', 'alipay', 'wechat', 'e-sscard'] as const;
+export type ClaimChannel = (typeof CLAIM_CHANNELS)[number];
+
+export interface ClaimRequest {
+  /** The channel the holder obtained the voucher through, after the API's real-name check (R2.7). */
+  channel: ClaimChannel;
 }
 
 export interface PlannedSession {
@@ -127,8 +153,15 @@ export interface VoucherSnapshot {
   occupationCode?: string;
   priorityGroups: string[];
   policyVersion: string;
-  obtainedAt: number;
-  activationDeadline: number;
+  issuedAt: number;
+  /** R2.7: the claim deadline of a voucher that awaits its claim. */
+  claimDeadline?: number;
+  claimedAt?: number;
+  claimChannel?: ClaimChannel;
+  /** When the holder obtained the voucher (the claim, or the issue for vouchers without a claim step). */
+  obtainedAt?: number;
+  /** R3.1: set once the voucher is obtained. */
+  activationDeadline?: number;
   activatedAt?: number;
   activationYear?: number;
   useDeadline?: number;
@@ -149,6 +182,9 @@ export interface VoucherSnapshot {
 
 /** Refusal reasons an Update or the API returns, each with the rule behind it where one applies. */
 export const Refusal = {
+  NotClaimed: { code: 'VOUCHER_NOT_CLAIMED', rule: 'R2.7' },
+  NotAwaitingClaim: { code: 'VOUCHER_NOT_AWAITING_CLAIM', rule: 'R2.7' },
+  ClaimWindowClosed: { code: 'CLAIM_WINDOW_CLOSED', rule: 'R3.3' },
   NotIssued: { code: 'VOUCHER_NOT_AWAITING_ACTIVATION', rule: 'R3.1' },
   ActivationWindowClosed: { code: 'ACTIVATION_WINDOW_CLOSED', rule: 'R3.1' },
   QuotaUsed: { code: 'ANNUAL_QUOTA_USED', rule: 'R3.4' },

@@ -3,12 +3,14 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type {
   ActivateRequest,
   CheckInSignal,
+  ClaimRequest,
   CompleteSignal,
   EnrolRequest,
   RevokeSignal,
   VoucherSnapshot,
 } from './contract';
 
+export const claimUpdate = defineUpdate<VoucherSnapshot, [ClaimRequest]>('claim');
 export const activateUpdate = defineUpdate<VoucherSnapshot, [ActivateRequest]>('activate');
 export const enrolUpdate = defineUpdate<VoucherSnapshot, [EnrolRequest]>('enrol');
 export const checkInSignal = defineSignal<[CheckInSignal]>('checkIn');

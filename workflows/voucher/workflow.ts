@@ -2,9 +2,12 @@
  * One durable workflow per voucher: it waits for activation and use against the policy's deadlines,
  * counts check-ins, and settles when training ends.
  *
- *   issued ──activate──▶ activated ──enrol──▶ in_training ──complete──▶ completed ──▶ settled | rejected
- *     │                     │                     │
- *     └─deadline─▶ expired ◀┘                     │        (revoke from any non-final state ─▶ revoked)
+ *   issued ──claim──▶ claimed ──activate──▶ activated ──enrol──▶ in_training ──complete──▶ completed ──▶ settled | rejected
+ *     │                  │                       │
+ *     └────deadline──────┴──────▶ expired ◀──────┘          (revoke from any non-final state ─▶ revoked)
+ *
+ * Vouchers started before the claim step existed (input without `awaitsClaim`) were obtained at issue
+ * and go issued ──activate──▶ activated directly; that path is kept unchanged so their histories replay.
  */
 import {
   ApplicationFailure,
@@ -20,18 +23,21 @@ import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { VoucherActivities } from '../../activities/voucher-activities';
 import { addCalendarMonths, localYear, minusCalendarDays } from '../../policy/calendar';
 import {
+  CLAIM_CHANNELS,
+  issuedAtOf,
   Refusal,
   TERMINAL_STATUSES,
   VoucherStatus,
   type ActivateRequest,
   type CheckInSignal,
+  type ClaimRequest,
   type CompleteSignal,
   type EnrolRequest,
   type RevokeSignal,
   type VoucherInput,
   type VoucherSnapshot,
 } from './contract';
-import { activateUpdate, checkInSignal, completeSignal, enrolUpdate, revokeSignal, stateQuery } from './messages';
+import { activateUpdate, checkInSignal, claimUpdate, completeSignal, enrolUpdate, revokeSignal, stateQuery } from './messages';
 import {
   ActivationDeadlineKey,
   CheckInRateKey,
@@ -66,6 +72,7 @@ function refuse(r: { code: string; rule?: string }, detail?: string): never {
 export async function voucherWorkflow(input: VoucherInput): Promise<VoucherSnapshot> {
   const { policy } = input;
   const zone = policy.timeZone;
+  const issuedAt = issuedAtOf(input);
   const s: VoucherSnapshot = {
     revision: 0,
     voucherNo: input.voucherNo,
@@ -76,9 +83,12 @@ export async function voucherWorkflow(input: VoucherInput): Promise<VoucherSnaps
     occupationCode: input.occupationCode,
     priorityGroups: input.priorityGroups,
     policyVersion: policy.version,
-    obtainedAt: input.obtainedAt,
-    // R3.1: activation within N calendar months of obtaining the voucher.
-    activationDeadline: addCalendarMonths(input.obtainedAt, policy.activationWindowMonths, zone),
+    issuedAt,
+    ...(input.awaitsClaim
+      ? // R2.7, R3.3 (reading): the holder must obtain the voucher within N calendar months of issue.
+        { claimDeadline: addCalendarMonths(issuedAt, policy.claimWindowMonths, zone) }
+      : // R3.1: obtained at issue; activation within N calendar months of obtaining the voucher.
+        { obtainedAt: issuedAt, activationDeadline: addCalendarMonths(issuedAt, policy.activationWindowMonths, zone) }),
     sessions: [],
     attendedMinutes: 0,
     totalMinutes: 0,
@@ -103,9 +113,9 @@ export async function voucherWorkflow(input: VoucherInput): Promise<VoucherSnaps
       { key: VoucherTypeKey, value: s.type },
       { key: VoucherStatusKey, value: s.status },
       { key: IssuerDistrictKey, value: s.issuerDistrict },
-      { key: ActivationDeadlineKey, value: new Date(s.activationDeadline) },
       { key: CheckInRateKey, value: s.checkInRate },
     ];
+    if (s.activationDeadline !== undefined) pairs.splice(3, 0, { key: ActivationDeadlineKey, value: new Date(s.activationDeadline) });
     const occupation = s.classPlan?.occupationCode ?? s.occupationCode;
     if (occupation) pairs.push({ key: OccupationCodeKey, value: occupation });
     if (s.classPlan) pairs.push({ key: InstitutionIdKey, value: s.classPlan.institutionId });
@@ -123,12 +133,55 @@ export async function voucherWorkflow(input: VoucherInput): Promise<VoucherSnaps
 
   setHandler(stateQuery, () => ({ ...s }));
 
+  /**
+   * Runs an Update handler's body alone: while it waits on an activity, other state-changing Updates
+   * are refused (their validators see `busy`) and a revoke waits; the revoke applies when it is done.
+   */
+  async function exclusively<T>(body: () => Promise<T>): Promise<T> {
+    busy = true;
+    try {
+      return await body();
+    } finally {
+      busy = false;
+      if (pendingRevoke) applyRevoke(pendingRevoke);
+    }
+  }
+
+  // ---- claim through a channel (R2.7); the API has checked the holder's identity -------------
+  setHandler(
+    claimUpdate,
+    (req: ClaimRequest) =>
+      exclusively(async () => {
+        const now = Date.now();
+        await acts.recordClaim({ voucherNo: input.voucherNo, personRef: input.personRef, channel: req.channel, claimedAt: now });
+        s.status = VoucherStatus.Claimed;
+        s.claimedAt = now;
+        s.claimChannel = req.channel;
+        s.obtainedAt = now;
+        // R3.1: the activation clock starts when the voucher is obtained.
+        s.activationDeadline = addCalendarMonths(now, policy.activationWindowMonths, zone);
+        touch();
+        await publish();
+        return { ...s };
+      }),
+    {
+      validator: (req: ClaimRequest) => {
+        if (busy) refuse(Refusal.EnrolmentInProgress);
+        if (!input.awaitsClaim || s.status !== VoucherStatus.Issued) refuse(Refusal.NotAwaitingClaim, `status is ${s.status}`);
+        if (s.claimDeadline !== undefined && Date.now() >= s.claimDeadline) refuse(Refusal.ClaimWindowClosed);
+        if (!req || !(CLAIM_CHANNELS as readonly string[]).includes(req.channel)) throw new Error(`claim needs a channel: ${CLAIM_CHANNELS.join(', ')}`);
+      },
+    },
+  );
+
+  /** The status in which a voucher waits for activation: claimed, or issued for vouchers obtained at issue. */
+  const awaitingActivation = input.awaitsClaim ? VoucherStatus.Claimed : VoucherStatus.Issued;
+
   // ---- activation (R3.1, R3.4) -------------------------------------------------------------
   setHandler(
     activateUpdate,
-    async (_req: ActivateRequest) => {
-      busy = true;
-      try {
+    (_req: ActivateRequest) =>
+      exclusively(async () => {
         const now = Date.now();
         const year = localYear(now, zone);
         // R3.4: the per-person-per-year quota is held by the database (unique person + year + slot).
@@ -147,16 +200,14 @@ export async function voucherWorkflow(input: VoucherInput): Promise<VoucherSnaps
         touch();
         await publish();
         return { ...s };
-      } finally {
-        busy = false;
-        if (pendingRevoke) applyRevoke(pendingRevoke);
-      }
-    },
+      }),
     {
       validator: (_req: ActivateRequest) => {
         if (busy) refuse(Refusal.EnrolmentInProgress);
-        if (s.status !== VoucherStatus.Issued) refuse(Refusal.NotIssued, `status is ${s.status}`);
-        if (Date.now() >= s.activationDeadline) refuse(Refusal.ActivationWindowClosed);
+        // R2.7: a voucher is activated only after the holder obtained it through a channel.
+        if (input.awaitsClaim && s.status === VoucherStatus.Issued) refuse(Refusal.NotClaimed);
+        if (s.status !== awaitingActivation) refuse(Refusal.NotIssued, `status is ${s.status}`);
+        if (s.activationDeadline === undefined || Date.now() >= s.activationDeadline) refuse(Refusal.ActivationWindowClosed);
       },
     },
   );
@@ -164,9 +215,8 @@ export async function voucherWorkflow(input: VoucherInput): Promise<VoucherSnaps
   // ---- use = enrolment (R3.2, R3.6, R3.7) --------------------------------------------------
   setHandler(
     enrolUpdate,
-    async (req: EnrolRequest) => {
-      busy = true;
-      try {
+    (req: EnrolRequest) =>
+      exclusively(async () => {
         const check = await acts.enrolInClass({
           voucherNo: input.voucherNo,
           voucherType: input.type,
@@ -186,11 +236,7 @@ export async function voucherWorkflow(input: VoucherInput): Promise<VoucherSnaps
         touch();
         await publish();
         return { ...s };
-      } finally {
-        busy = false;
-        if (pendingRevoke) applyRevoke(pendingRevoke);
-      }
-    },
+      }),
     {
       validator: (req: EnrolRequest) => {
         if (busy) refuse(Refusal.EnrolmentInProgress);
@@ -241,7 +287,7 @@ export async function voucherWorkflow(input: VoucherInput): Promise<VoucherSnaps
    * Waits in `status` until it changes or `deadline` passes, writing each reminder on the way
    * (one outbox row per reminder, keyed by voucher + kind). Returns true if the deadline passed.
    */
-  async function waitWithReminders(status: VoucherStatus, deadline: number, kind: 'activation' | 'use'): Promise<boolean> {
+  async function waitWithReminders(status: VoucherStatus, deadline: number, kind: 'claim' | 'activation' | 'use'): Promise<boolean> {
     const reminders = [...policy.reminderDaysBeforeDeadline]
       .sort((a, b) => b - a)
       .map((days) => ({ days, at: minusCalendarDays(deadline, days, zone) }));
@@ -276,12 +322,25 @@ export async function voucherWorkflow(input: VoucherInput): Promise<VoucherSnaps
     }
   }
 
-  // ---- phase 1: issued, waiting for activation (R3.1, R3.3) ---------------------------------
-  if (await waitWithReminders(VoucherStatus.Issued, s.activationDeadline, 'activation')) {
-    s.status = VoucherStatus.Expired;
-    s.endedAt = Date.now();
-    s.endReason = 'NOT_ACTIVATED_IN_TIME (R3.3)';
-    touch();
+  // ---- phase 0: issued, waiting for the holder's claim (R2.7, R3.3 reading) ------------------
+  if (input.awaitsClaim && s.claimDeadline !== undefined) {
+    if (await waitWithReminders(VoucherStatus.Issued, s.claimDeadline, 'claim')) {
+      s.status = VoucherStatus.Expired;
+      s.endedAt = Date.now();
+      s.endReason = 'NOT_CLAIMED_IN_TIME (R3.3)';
+      touch();
+    }
+  }
+
+  // ---- phase 1: obtained, waiting for activation (R3.1, R3.3) --------------------------------
+  // (Without a claim step this runs unconditionally, exactly as before, so older histories replay.)
+  if (!input.awaitsClaim || s.status === VoucherStatus.Claimed) {
+    if (await waitWithReminders(awaitingActivation, s.activationDeadline!, 'activation')) {
+      s.status = VoucherStatus.Expired;
+      s.endedAt = Date.now();
+      s.endReason = 'NOT_ACTIVATED_IN_TIME (R3.3)';
+      touch();
+    }
   }
 
   // ---- phase 2: activated, waiting for use (R3.2, R3.3) -------------------------------------

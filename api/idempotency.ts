@@ -8,6 +8,9 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Db } from '../db/connection';
 import { Problem } from './problem';
 
+/** After this long a first request that recorded no answer counts as abandoned (longer than any request runs). */
+export const IN_PROGRESS_TTL_MS = 5 * 60_000;
+
 export function idempotency(db: Db) {
   return async (req: Request, res: Response, next: NextFunction) => {
     const key = req.get('idempotency-key');
@@ -22,11 +25,22 @@ export function idempotency(db: Db) {
       if (inserted.length === 0) {
         const prior = await db('idempotency_keys').where({ principal_id: principal, key }).first();
         if (prior.request_hash !== hash) throw new Problem(409, 'IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used with another request');
-        if (prior.status === null) throw new Problem(409, 'IDEMPOTENCY_IN_PROGRESS', 'the first request with this key is still running');
-        res.setHeader('Idempotent-Replayed', 'true');
-        if (prior.location) res.setHeader('Location', prior.location);
-        res.status(prior.status).type(prior.status >= 400 ? 'application/problem+json' : 'application/json').send(JSON.stringify(prior.body));
-        return;
+        if (prior.status === null) {
+          // A first request that never recorded its answer (its process died, or the database went away
+          // before the answer could be stored) must not block the key for ever: once it is older than any
+          // request can run, one retry takes the key over (atomically) and runs again. The routes behind
+          // it are idempotent by their own keys, so a rerun changes nothing that the first did.
+          const abandoned = Date.now() - new Date(prior.created_at).getTime() > IN_PROGRESS_TTL_MS;
+          const took = abandoned
+            ? await db('idempotency_keys').where({ principal_id: principal, key, created_at: prior.created_at }).whereNull('status').update({ created_at: db.fn.now() }).returning('key')
+            : [];
+          if (!took.length) throw new Problem(409, 'IDEMPOTENCY_IN_PROGRESS', 'the first request with this key is still running');
+        } else {
+          res.setHeader('Idempotent-Replayed', 'true');
+          if (prior.location) res.setHeader('Location', prior.location);
+          res.status(prior.status).type(prior.status >= 400 ? 'application/problem+json' : 'application/json').send(JSON.stringify(prior.body));
+          return;
+        }
       }
       // Capture the first answer.
       const json = res.json.bind(res);

@@ -6,7 +6,7 @@
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import request from 'supertest';
-import { idempotency } from '../api/idempotency';
+import { idempotency, IN_PROGRESS_TTL_MS } from '../api/idempotency';
 import { Problem, sendProblem } from '../api/problem';
 import { API_DB_OPTIONS, createDb, type Db } from '../db/connection';
 import { quietDrill, TcpProxy } from './helpers/drill';
@@ -67,4 +67,34 @@ test('a failure whose recording fails too is answered once, as problem+json (not
     code: 'INTERNAL',
     handled: 1,
   });
+});
+
+test('a key whose first request never recorded an answer is in progress for a while, then one retry takes it over and runs', async () => {
+  const principal = `idem-stale-${process.pid}-${Date.now()}`;
+  const stale = express();
+  stale.use(express.json());
+  stale.use((req: Request, _res: Response, next: NextFunction) => {
+    req.principal = { id: principal, role: 'hr' } as never;
+    next();
+  });
+  stale.use(idempotency(db));
+  let runs = 0;
+  stale.post('/work', (_req, res) => {
+    runs += 1;
+    res.status(201).json({ runs });
+  });
+  stale.use((err: Problem, _req: Request, res: Response, _next: NextFunction) => sendProblem(res, err));
+  const body = { a: 1 };
+  const { createHash } = await import('node:crypto');
+  const hash = createHash('sha256').update(`POST /work\n${JSON.stringify(body)}\n`).digest('hex');
+  // The first request stored the key and died before answering.
+  await db('idempotency_keys').insert({ principal_id: principal, key: 'k-stale', request_hash: hash });
+  const fresh = await request(stale).post('/work').set('Idempotency-Key', 'k-stale').send(body);
+  expect({ status: fresh.status, code: fresh.body.code, runs }).toEqual({ status: 409, code: 'IDEMPOTENCY_IN_PROGRESS', runs: 0 });
+  // Older than any request runs: abandoned, so the retry runs once and its answer is kept.
+  await db('idempotency_keys').where({ principal_id: principal, key: 'k-stale' }).update({ created_at: new Date(Date.now() - IN_PROGRESS_TTL_MS - 1000) });
+  const retried = await request(stale).post('/work').set('Idempotency-Key', 'k-stale').send(body);
+  expect({ status: retried.status, body: retried.body }).toEqual({ status: 201, body: { runs: 1 } });
+  const replayed = await request(stale).post('/work').set('Idempotency-Key', 'k-stale').send(body);
+  expect({ status: replayed.status, body: replayed.body, replayed: replayed.headers['idempotent-replayed'], runs }).toEqual({ status: 201, body: { runs: 1 }, replayed: 'true', runs: 1 });
 });

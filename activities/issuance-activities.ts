@@ -120,9 +120,33 @@ async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Prom
   await Promise.all(lanes);
 }
 
+/** A counting semaphore: at most `n` holders at once, the rest wait in order. */
+function limiter(n: number) {
+  let free = n;
+  const waiting: (() => void)[] = [];
+  return async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (free > 0) free -= 1;
+    else await new Promise<void>((r) => waiting.push(r));
+    try {
+      return await fn();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else free += 1;
+    }
+  };
+}
+
+/**
+ * Workflow starts in flight from this worker process, across every chunk it runs at once: chunks
+ * overlap their database phases with each other's starts, while the server sees a steady 32.
+ */
+export const MAX_CONCURRENT_STARTS = 32;
+
 export function createIssuanceActivities(deps: ActivityDeps) {
   const { db } = deps;
   const clock = deps.now ?? Date.now;
+  const startSlot = limiter(MAX_CONCURRENT_STARTS);
 
   return {
     /** Number of rows of a list, and the highest row number (the workflow's plan). */
@@ -219,12 +243,14 @@ export function createIssuanceActivities(deps: ActivityDeps) {
           const batch = issuedRows.splice(0);
           if (batch.length) await db('issuance_rows').where({ list_id: a.listId }).whereIn('row_no', batch).where({ outcome: 'pending' }).update({ outcome: 'issued', decided_at: new Date(clock()) });
         };
-        await pool(ready, a.concurrency ?? 16, async (row) => {
-          try {
-            await startVoucherWorkflow(client, taskQueue, row.voucher_input!);
-          } catch (e) {
-            if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;
-          }
+        await pool(ready, a.concurrency ?? MAX_CONCURRENT_STARTS, async (row) => {
+          await startSlot(async () => {
+            try {
+              await startVoucherWorkflow(client, taskQueue, row.voucher_input!);
+            } catch (e) {
+              if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;
+            }
+          });
           issuedRows.push(row.row_no);
           ctx.heartbeat();
           if (issuedRows.length >= 50) await flush();

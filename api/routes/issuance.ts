@@ -410,7 +410,9 @@ export function issuanceRoutes(deps: ApiDeps): Router {
           await client.workflow.start<typeof bulkIssuanceWorkflow>('bulkIssuanceWorkflow', {
             workflowId: issuanceWorkflowId(meta.listId),
             taskQueue,
-            args: [{ listId: meta.listId, chunkSize: 200, parallelChunks: 2 }],
+            // Four chunks at once, so one chunk's database work overlaps the others' starts (the worker caps
+            // starts in flight at MAX_CONCURRENT_STARTS across chunks; docs/PERFORMANCE.md, figure 6).
+            args: [{ listId: meta.listId, chunkSize: 200, parallelChunks: 4 }],
             workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
             workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
             staticSummary: `trainee list ${meta.listId} · ${meta.district} · ${meta.occupationCode}`,

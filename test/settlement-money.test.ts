@@ -132,11 +132,18 @@ describe('R4.5 clawback', () => {
     expect(strike).toMatchObject({ institution_id: instId, kind: 'quality' });
     const handle = env.client.workflow.getHandle(institutionWorkflowId(instId));
     let counted = 0;
+    let lastError: unknown;
     for (let i = 0; i < 50 && counted === 0; i++) {
-      const st = await handle.query(institutionStateQuery);
-      counted = st.strikes.filter((s) => s.strikeId === `clawback-${voucherNo}`).length;
+      // The strike's signal may have just started the institution workflow: a query before its first
+      // workflow task is done can fail; ask again rather than fail the test on that race.
+      const st = await handle.query(institutionStateQuery).catch((e: unknown) => {
+        lastError = e;
+        return undefined;
+      });
+      counted = st ? st.strikes.filter((s) => s.strikeId === `clawback-${voucherNo}`).length : 0;
       if (counted === 0) await new Promise((r) => setTimeout(r, 100));
     }
+    if (counted === 0 && lastError) throw lastError;
     expect(counted).toBe(1);
     // A clawed-back row is never released from the budget queue nor put into a batch.
     const top = await request(app).post(`/v1/budgets/330602/employment_subsidy/${year()}/top-up`).set(bearer(await keyFor(db, 'finance'))).send({ amountFen: 77_700 });

@@ -28,6 +28,21 @@ import { Problem } from '../problem';
 import { policyInForceFromDb } from '../voucher-input';
 
 const ZONE = 'Asia/Shanghai';
+
+/**
+ * A query to a workflow a signal has only just started can fail before its first workflow task is
+ * done; ask up to three times, 150 ms apart. A missing workflow is answered at once.
+ */
+async function queryRetrying<T>(q: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await q();
+    } catch (e) {
+      if (e instanceof WorkflowNotFoundError || attempt >= 3) throw e;
+      await new Promise((r) => setTimeout(r, 150));
+    }
+  }
+}
 const SEARCH_DEFAULT_LIMIT = 20;
 const SEARCH_MAX_LIMIT = 100;
 
@@ -320,7 +335,7 @@ export function trainingRoutes(deps: ApiDeps): Router {
       const id = String(req.params.id);
       const inst = await institutionOr404(id);
       try {
-        const s = await client.workflow.getHandle(institutionWorkflowId(id)).query(institutionStateQuery);
+        const s = await queryRetrying(() => client.workflow.getHandle(institutionWorkflowId(id)).query(institutionStateQuery));
         res.json({ ...s, strikes: s.strikes.map((x) => ({ ...x, at: t(x.at), expiresAt: t(x.expiresAt) })), rectifiedAt: s.rectifiedAt === undefined ? null : t(s.rectifiedAt) });
       } catch (e) {
         if (!(e instanceof WorkflowNotFoundError)) throw e;

@@ -17,14 +17,12 @@ import { createApp } from '../api/app';
 import { API_DB_OPTIONS, createDb, type Db } from '../db/connection';
 import { createLogger } from '../lib/logger';
 import { requestIdActivityInterceptor } from '../lib/request-id';
-import { executableFor } from '../lib/temporal-binaries';
 import { voucherWorkflowId } from '../workflows/voucher/contract';
 import { stateQuery } from '../workflows/voucher/messages';
-import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../workflows/voucher/search-attributes';
 import { POLICY_VERSIONS } from '../policy/policy';
 import { keyFor } from './helpers/api';
 import { ownDatabase, quietDrill, until } from './helpers/drill';
-import { testDataConverter, testPii, uniqueTaskQueue } from './helpers/env';
+import { devServerEnv, testDataConverter, testPii, uniqueTaskQueue } from './helpers/env';
 import { makeClass, makeInstitution, makePerson, type ClassFixture, type PersonFixture } from './helpers/fixtures';
 
 const STORM = 1_000;
@@ -49,11 +47,8 @@ beforeAll(async () => {
   own = await ownDatabase('dst');
   db = own.db;
   apiDb = createDb(own.url, { max: 10, ...API_DB_OPTIONS });
-  env = await TestWorkflowEnvironment.createLocal({
-    // The server logs every Update it aborts under the storm (the client retries them): keep it quiet.
-    server: { executable: executableFor(process.env.TEMPORAL_CLI_PATH), searchAttributes: ALL_SEARCH_ATTRIBUTE_KEYS, log: { format: 'json', level: 'never' } },
-    client: { dataConverter: testDataConverter },
-  });
+  // The server logs every Update it aborts under the storm (the client retries them): keep it quiet.
+  env = await devServerEnv({ log: { format: 'json', level: 'never' } });
   const taskQueue = uniqueTaskQueue('drill-storm');
   const bundle = process.env.TEST_WORKFLOW_BUNDLE;
   worker = await Worker.create({

@@ -22,16 +22,14 @@ import { buildVoucherInput } from '../api/voucher-input';
 import { API_DB_OPTIONS, createDb, type Db } from '../db/connection';
 import { createLogger } from '../lib/logger';
 import { requestIdActivityInterceptor } from '../lib/request-id';
-import { executableFor } from '../lib/temporal-binaries';
 import { localDate } from '../policy/calendar';
 import { settlementBatchWorkflow } from '../workflows/settlement/batch';
 import { voucherWorkflowId, type VoucherSnapshot } from '../workflows/voucher/contract';
 import { activateUpdate, checkInSignal, completeSignal, enrolUpdate, stateQuery } from '../workflows/voucher/messages';
-import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../workflows/voucher/search-attributes';
 import type { voucherWorkflow } from '../workflows/voucher/workflow';
 import { bearer, keyFor } from './helpers/api';
 import { ledgerOf, outcome, ownDatabase, quietDrill, TcpProxy, until } from './helpers/drill';
-import { testDataConverter, testPii, uniqueTaskQueue } from './helpers/env';
+import { devServerEnv, testDataConverter, testPii, uniqueTaskQueue } from './helpers/env';
 import { makeCatalogueEntry, makeClass, makeInstitution, makePerson, uniqueOccupation, type ClassFixture } from './helpers/fixtures';
 
 const OUTAGE_MS = 30_000;
@@ -67,10 +65,7 @@ beforeAll(async () => {
   proxy = proxied.proxy;
   workerDb = createDb(proxied.url, { max: 5 });
   apiDb = createDb(proxied.url, { max: 5, ...API_DB_OPTIONS });
-  env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: executableFor(process.env.TEMPORAL_CLI_PATH), searchAttributes: ALL_SEARCH_ATTRIBUTE_KEYS },
-    client: { dataConverter: testDataConverter },
-  });
+  env = await devServerEnv();
   taskQueue = uniqueTaskQueue('drill-pg');
   const base = createAllActivities({ db: workerDb, pii: testPii });
   const recorded =

@@ -25,12 +25,10 @@ import { paymentRouteFor, type FundingSource } from '../activities/settlement-de
 import { createDb, type Db } from '../db/connection';
 import { migrateLatest } from '../db/migrate';
 import { createDatabase, dropDatabase } from '../lib/postgres';
-import { executableFor } from '../lib/temporal-binaries';
 import { settlementBatchWorkflowId, type SettlementBatchResult } from '../workflows/settlement/contract';
 import { VOUCHER_TASK_QUEUE } from '../workflows/voucher/contract';
-import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../workflows/voucher/search-attributes';
-import { exited, killGroup, spawnWorkerProcess } from './helpers/drill';
-import { quietRuntime, testDataConverter, testPii } from './helpers/env';
+import { exited, killGroup, newPoller, spawnWorkerProcess, until } from './helpers/drill';
+import { devServerEnv, quietRuntime, testPii } from './helpers/env';
 
 /** The test client's codec keys and personal-data keys (test/helpers/env.ts), handed to the worker process. */
 const CODEC_KEYS = `t1:${'3'.repeat(64)}`;
@@ -114,10 +112,7 @@ async function ownDb(name: string): Promise<{ url: string; db: Db }> {
 
 beforeAll(async () => {
   quietRuntime();
-  env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: executableFor(process.env.TEMPORAL_CLI_PATH), searchAttributes: ALL_SEARCH_ATTRIBUTE_KEYS },
-    client: { dataConverter: testDataConverter },
-  });
+  env = await devServerEnv();
   const drill = await ownDb(names.drill);
   drillUrl = drill.url;
   db = drill.db;
@@ -142,30 +137,12 @@ async function startWorkerProcess(): Promise<ChildProcess> {
   return child;
 }
 
-async function pollerIdentities(): Promise<string[]> {
-  const res = await env.client.workflowService.describeTaskQueue({
-    namespace: 'default',
-    taskQueue: { name: VOUCHER_TASK_QUEUE },
-    taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-  });
-  return (res.pollers ?? []).map((p) => p.identity ?? '');
-}
 
-async function eventually<T>(fn: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`${what}: not in time`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
-const newPoller = (known: string[]) => eventually(async () => (await pollerIdentities()).find((id) => !known.includes(id)), 150_000, 'worker process polling');
 
 /** The backend of the drill database waiting for a lock while running `insert into "<table>"`. */
 const waitingInsert = (table: string) =>
-  eventually(async () => {
+  until(async () => {
     const r = await db.raw(
       `select pid from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query ilike ?`,
       [`insert into "${table}"%`],
@@ -175,7 +152,7 @@ const waitingInsert = (table: string) =>
 
 /** Until the backend `pid` (a dead worker's) has ended. */
 const backendGone = (pid: number) =>
-  eventually(async () => ((await db.raw('select 1 from pg_stat_activity where pid = ?', [pid])).rows.length === 0 ? true : undefined), 60_000, `backend ${pid} ending`);
+  until(async () => ((await db.raw('select 1 from pg_stat_activity where pid = ?', [pid])).rows.length === 0 ? true : undefined), 60_000, `backend ${pid} ending`);
 
 /** The workflow's pending activity: which one, started, which attempt. */
 async function pendingActivity(workflowId: string) {
@@ -218,7 +195,7 @@ test('R3.13 drill: kill -9 of the worker process inside batch preparation and ag
   const handle = await (async () => {
     // ---- worker A dies inside the preparation transaction ------------------------------------------
     const a = await startWorkerProcess();
-    const identityA = await newPoller([]);
+    const identityA = await newPoller(env.client, 'activity', []);
     // An uncommitted header with the second batch's ID: the worker writes the first batch's lines, then
     // its insert of the second header must wait for this transaction.
     const hold = await db.transaction();
@@ -244,7 +221,7 @@ test('R3.13 drill: kill -9 of the worker process inside batch preparation and ag
     held.push(files);
     await files.raw('lock table batch_files in share mode'); // reads go on; the first file insert waits
     const b = await startWorkerProcess();
-    const identityB = await newPoller([identityA]);
+    const identityB = await newPoller(env.client, 'activity', [identityA]);
     const blockedB = await waitingInsert('batch_files');
     expect(await pendingActivity(workflowId)).toMatchObject({ type: 'settlementRenderBatchFiles', started: true, attempt: 1 });
     const prepared = await outcome(db);
@@ -261,7 +238,7 @@ test('R3.13 drill: kill -9 of the worker process inside batch preparation and ag
 
     // ---- worker C finishes ------------------------------------------------------------------------
     await startWorkerProcess();
-    await newPoller([identityA, identityB]);
+    await newPoller(env.client, 'activity', [identityA, identityB]);
     return h;
   })();
   const result = (await handle.result()) as SettlementBatchResult;

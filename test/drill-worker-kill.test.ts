@@ -7,17 +7,14 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { buildVoucherInput } from '../api/voucher-input';
 import type { Db } from '../db/connection';
-import { executableFor } from '../lib/temporal-binaries';
 import { VOUCHER_TASK_QUEUE, voucherWorkflowId } from '../workflows/voucher/contract';
 import { activateUpdate, checkInSignal, completeSignal, enrolUpdate } from '../workflows/voucher/messages';
-import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../workflows/voucher/search-attributes';
 import type { voucherWorkflow } from '../workflows/voucher/workflow';
-import { exited, killGroup, ledgerOf as ledgerOfIn, outcome, spawnWorkerProcess } from './helpers/drill';
-import { quietRuntime, testDataConverter, testDb, testPii } from './helpers/env';
+import { exited, killGroup, ledgerOf as ledgerOfIn, newPoller, outcome, spawnWorkerProcess, until } from './helpers/drill';
+import { devServerEnv, quietRuntime, testDb, testPii } from './helpers/env';
 import { makeCatalogueEntry, makeClass, makeInstitution, makePerson, uniqueOccupation, type ClassFixture } from './helpers/fixtures';
 
 /** The test client's codec keys (test/helpers/env.ts testCodecKeys), handed to the worker process. */
@@ -35,10 +32,7 @@ const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   quietRuntime();
-  env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: executableFor(process.env.TEMPORAL_CLI_PATH), searchAttributes: ALL_SEARCH_ATTRIBUTE_KEYS },
-    client: { dataConverter: testDataConverter },
-  });
+  env = await devServerEnv();
   db = testDb();
   occupationCode = uniqueOccupation();
   const institutionId = await makeInstitution(db);
@@ -60,30 +54,8 @@ async function startWorkerProcess(): Promise<ChildProcess> {
   return child;
 }
 
-/** Identities of workflow pollers the server has seen on the voucher task queue. */
-async function pollerIdentities(): Promise<string[]> {
-  const res = await env.client.workflowService.describeTaskQueue({
-    namespace: 'default',
-    taskQueue: { name: VOUCHER_TASK_QUEUE },
-    taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-  });
-  return (res.pollers ?? []).map((p) => p.identity ?? '');
-}
 
-async function eventually<T>(fn: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`${what}: not in time`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
-/** Waits for a worker whose identity is not among `known` to poll the voucher task queue. */
-async function newPoller(known: string[]): Promise<string> {
-  return eventually(async () => (await pollerIdentities()).find((id) => !known.includes(id)), 150_000, 'worker process polling');
-}
 
 async function issueAndEnrol(c: ClassFixture) {
   const person = await makePerson(db, testPii);
@@ -108,7 +80,7 @@ const ledgerOf = (no: string) => ledgerOfIn(db, no);
 test('R3.4 R3.9 R3.10 drill: kill -9 of the worker process mid-lifecycle; a new worker finishes all 20 vouchers exactly as an undisturbed run, one disbursement row each', async () => {
   // ---- worker A, 20 vouchers into training with half their check-ins ----------------------
   const a = await startWorkerProcess();
-  const identityA = await newPoller([]);
+  const identityA = await newPoller(env.client, 'workflow', []);
   const drill: { no: string; h: Handle }[] = [];
   for (let k = 0; k < 20; k += 5) drill.push(...(await Promise.all(Array.from({ length: 5 }, () => issueAndEnrol(cls)))));
   const half = cls.sessionIds.slice(0, SESSIONS / 2);
@@ -132,7 +104,7 @@ test('R3.4 R3.9 R3.10 drill: kill -9 of the worker process mid-lifecycle; a new 
 
   // ---- worker B takes over ------------------------------------------------------------------
   await startWorkerProcess();
-  await newPoller([identityA]);
+  await newPoller(env.client, 'workflow', [identityA]);
   const results = await Promise.all(drill.map(({ h }) => h.result()));
 
   // ---- control group: the same lifecycle on the same worker, undisturbed ---------------------
@@ -149,7 +121,7 @@ test('R3.4 R3.9 R3.10 drill: kill -9 of the worker process mid-lifecycle; a new 
   for (const [i, r] of results.entries()) {
     // Same as undisturbed, except the payee is each class's own institution (the same here).
     expect({ no: drill[i]!.no, ...outcome(r) }).toEqual({ no: drill[i]!.no, ...expected });
-    const ledger = await eventually(async () => {
+    const ledger = await until(async () => {
       const l = await ledgerOf(drill[i]!.no);
       return l.readModel?.status === 'settled' && l.readModel.revision === r.revision ? l : undefined;
     }, 30_000, `read model of ${drill[i]!.no}`);

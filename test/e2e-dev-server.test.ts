@@ -8,11 +8,10 @@ import type { Server } from 'node:http';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import type { Db } from '../db/connection';
-import { executableFor } from '../lib/temporal-binaries';
 import { createVoucherWorker } from '../workers/voucher-worker';
 import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../workflows/voucher/search-attributes';
 import { keyFor, testApp } from './helpers/api';
-import { quietRuntime, testCodecKeys, testDataConverter, testDb, testPii, uniqueTaskQueue } from './helpers/env';
+import { devServerEnv, quietRuntime, testCodecKeys, testDb, testPii, uniqueTaskQueue } from './helpers/env';
 import { makeCatalogueEntry, makeClass, makeInstitution, makePerson, uniqueOccupation } from './helpers/fixtures';
 
 let env: TestWorkflowEnvironment;
@@ -25,10 +24,7 @@ let taskQueue: string;
 
 beforeAll(async () => {
   quietRuntime();
-  env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: executableFor(process.env.TEMPORAL_CLI_PATH), searchAttributes: ALL_SEARCH_ATTRIBUTE_KEYS },
-    client: { dataConverter: testDataConverter },
-  });
+  env = await devServerEnv();
   db = testDb();
   taskQueue = uniqueTaskQueue('e2e');
   worker = await createVoucherWorker({ connection: env.nativeConnection, db, taskQueue, codecKeys: testCodecKeys, workflowBundlePath: process.env.TEST_WORKFLOW_BUNDLE });

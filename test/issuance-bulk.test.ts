@@ -13,13 +13,11 @@ import type { Express } from 'express';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { createAllActivities } from '../activities';
 import { createDb, type Db } from '../db/connection';
-import { migrateLatest } from '../db/migrate';
-import { createDatabase, dropDatabase } from '../lib/postgres';
 import { localYear } from '../policy/calendar';
 import { issuanceWorkflowId, type IssuanceProgress } from '../workflows/issuance/contract';
 import { issuanceProgressQuery } from '../workflows/issuance/messages';
 import { bearer, keyFor, testApp } from './helpers/api';
-import { testPii, testWorker, timeSkippingEnv, uniqueTaskQueue } from './helpers/env';
+import { ownDatabase, type OwnDatabase, testPii, testWorker, timeSkippingEnv, uniqueTaskQueue } from './helpers/env';
 import { makeInstitution, uid } from './helpers/fixtures';
 
 const N = Number(process.env.ISSUANCE_BULK_ROWS ?? 10_000);
@@ -29,8 +27,7 @@ jest.setTimeout(15 * 60_000);
 let env: TestWorkflowEnvironment;
 let db: Db;
 let workerDb: Db;
-let ownDbUrl: string | undefined;
-const ownDbName = `${new URL(process.env.TEST_DATABASE_URL!).pathname.slice(1)}_bulk`.slice(0, 63);
+let own: OwnDatabase | undefined;
 let worker: Worker;
 let running: Promise<void>;
 let app: Express;
@@ -44,10 +41,9 @@ beforeAll(async () => {
   env = await timeSkippingEnv();
   // A database of its own: thousands of vouchers here must not move the global counts other test files
   // compare before and after (they run in parallel).
-  ownDbUrl = await createDatabase(process.env.TEST_DATABASE_URL!, ownDbName);
-  db = createDb(ownDbUrl, { max: 5 });
-  await migrateLatest(db);
-  workerDb = createDb(ownDbUrl, { max: 12 });
+  own = await ownDatabase('bulk');
+  db = own.db;
+  workerDb = createDb(own.url, { max: 12 });
   taskQueue = uniqueTaskQueue('bulk');
   // The activities' clock runs SHIFT ahead: vouchers are numbered in a year no other test file issues in,
   // so that year's counters count only this file's vouchers while other files run in parallel.
@@ -64,9 +60,8 @@ afterAll(async () => {
   worker?.shutdown();
   await running;
   await env?.teardown();
-  await db?.destroy();
   await workerDb?.destroy();
-  if (ownDbUrl) await dropDatabase(process.env.TEST_DATABASE_URL!, ownDbName);
+  await own?.drop(); // destroys `db` too
 });
 
 let serial = 0;

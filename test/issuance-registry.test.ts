@@ -10,14 +10,12 @@ import type { Worker } from '@temporalio/worker';
 import type { Express } from 'express';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { createAllActivities } from '../activities';
-import { createDb, type Db } from '../db/connection';
-import { migrateLatest } from '../db/migrate';
-import { createDatabase, dropDatabase } from '../lib/postgres';
+import { type Db } from '../db/connection';
 import { AesGcmCodec } from '../lib/codec';
 import { localDate, localYear } from '../policy/calendar';
 import { voucherWorkflowId } from '../workflows/voucher/contract';
 import { bearer, keyFor, testApp } from './helpers/api';
-import { testCodecKeys, testPii, testWorker, timeSkippingEnv, uniqueTaskQueue } from './helpers/env';
+import { ownDatabase, type OwnDatabase, testCodecKeys, testPii, testWorker, timeSkippingEnv, uniqueTaskQueue } from './helpers/env';
 import { makeInstitution } from './helpers/fixtures';
 
 let env: TestWorkflowEnvironment;
@@ -26,8 +24,7 @@ let worker: Worker;
 let running: Promise<void>;
 let app: Express;
 let hr: string; // 330602 越城区
-let ownDbUrl: string | undefined;
-const ownDbName = `${new URL(process.env.TEST_DATABASE_URL!).pathname.slice(1)}_reg`.slice(0, 63);
+let own: OwnDatabase | undefined;
 let hrOther: string; // 330683 嵊州市
 const SHIFT = 7 * 365 * 86_400_000;
 
@@ -35,9 +32,8 @@ beforeAll(async () => {
   env = await timeSkippingEnv();
   // A database of its own, so the vouchers issued here never move the global counts other test files
   // compare before and after (they run in parallel).
-  ownDbUrl = await createDatabase(process.env.TEST_DATABASE_URL!, ownDbName);
-  db = createDb(ownDbUrl, { max: 5 });
-  await migrateLatest(db);
+  own = await ownDatabase('reg');
+  db = own.db;
   const taskQueue = uniqueTaskQueue('issuance');
   worker = await testWorker(env, db, taskQueue, createAllActivities({ db }));
   running = worker.run();
@@ -52,8 +48,7 @@ afterAll(async () => {
   worker?.shutdown();
   await running;
   await env?.teardown();
-  await db?.destroy();
-  if (ownDbUrl) await dropDatabase(process.env.TEST_DATABASE_URL!, ownDbName);
+  await own?.drop();
 });
 
 let serial = 0;

@@ -15,10 +15,9 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createPrincipal } from '../api/auth';
 import type { Db } from '../db/connection';
 import { freePort } from '../lib/postgres';
-import { executableFor } from '../lib/temporal-binaries';
 import { VOUCHER_TASK_QUEUE, voucherWorkflowId } from '../workflows/voucher/contract';
-import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../workflows/voucher/search-attributes';
-import { quietRuntime, testDataConverter, testDb, testPii } from './helpers/env';
+import { devServerEnv, quietRuntime, testDb, testPii } from './helpers/env';
+import { pollerIdentities, until } from './helpers/drill';
 import { makeCatalogueEntry, makeClass, makeInstitution, makePerson, uniqueOccupation, type ClassFixture, type PersonFixture } from './helpers/fixtures';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -89,27 +88,11 @@ function stopGroup(c: ChildProcess): Promise<void> {
   return exited.finally(() => clearTimeout(t));
 }
 
-async function eventually<T>(fn: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`${what}: not in time`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
 
-async function pollerIdentities(type: temporal.api.enums.v1.TaskQueueType): Promise<string[]> {
-  const res = await env.client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: VOUCHER_TASK_QUEUE }, taskQueueType: type });
-  return [...new Set((res.pollers ?? []).map((p) => p.identity ?? ''))];
-}
 
 beforeAll(async () => {
   quietRuntime();
-  env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: executableFor(process.env.TEMPORAL_CLI_PATH), searchAttributes: ALL_SEARCH_ATTRIBUTE_KEYS },
-    client: { dataConverter: testDataConverter },
-  });
+  env = await devServerEnv();
   db = testDb();
   occupationCode = uniqueOccupation();
   const institutionId = await makeInstitution(db, 'approved', DISTRICT);
@@ -125,9 +108,9 @@ beforeAll(async () => {
     apis.push({ port, child: spawnProcess('api/main.ts', { PORT: String(port) }) });
   }
   // Both APIs answer, and two distinct workers poll the one task queue for workflow and activity tasks.
-  for (const a of apis) await eventually(async () => ((await fetch(`http://127.0.0.1:${a.port}/healthz`)).ok ? true : undefined), 180_000, `API on ${a.port}`);
-  await eventually(async () => ((await pollerIdentities(temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)).length >= 2 ? true : undefined), 180_000, 'two workflow pollers');
-  await eventually(async () => ((await pollerIdentities(temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)).length >= 2 ? true : undefined), 60_000, 'two activity pollers');
+  for (const a of apis) await until(async () => ((await fetch(`http://127.0.0.1:${a.port}/healthz`)).ok ? true : undefined), 180_000, `API on ${a.port}`);
+  await until(async () => ((await pollerIdentities(env.client, 'workflow')).length >= 2 ? true : undefined), 180_000, 'two workflow pollers');
+  await until(async () => ((await pollerIdentities(env.client, 'activity')).length >= 2 ? true : undefined), 60_000, 'two activity pollers');
 }, 300_000);
 
 afterAll(async () => {
@@ -210,7 +193,7 @@ test(`two workers and two APIs on one task queue: ${VOUCHERS} vouchers each sett
   expect(Number(rm[0]!.n)).toBe(VOUCHERS);
 
   // Both workers did work: identities on workflow-task and activity-task events of the histories.
-  const pollers = await pollerIdentities(temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW);
+  const pollers = await pollerIdentities(env.client, 'workflow');
   const byIdentity = new Map<string, { workflowTasks: number; activityTasks: number; vouchers: Set<string> }>();
   const EventType = temporal.api.enums.v1.EventType;
   for (const no of nos) {

@@ -16,9 +16,7 @@ import { createAllActivities } from '../activities';
 import { readBatchFile } from '../activities/settlement-activities';
 import { fenToYuan, sha256 } from '../activities/settlement-files';
 import { buildVoucherInput } from '../api/voucher-input';
-import { createDb, type Db } from '../db/connection';
-import { migrateLatest } from '../db/migrate';
-import { createDatabase, dropDatabase } from '../lib/postgres';
+import { type Db } from '../db/connection';
 import { localYear } from '../policy/calendar';
 import { settlementBatchWorkflow } from '../workflows/settlement/batch';
 import { settlementBatchWorkflowId } from '../workflows/settlement/contract';
@@ -26,14 +24,13 @@ import { voucherWorkflowId } from '../workflows/voucher/contract';
 import { activateUpdate, checkInSignal, completeSignal, enrolUpdate } from '../workflows/voucher/messages';
 import type { voucherWorkflow } from '../workflows/voucher/workflow';
 import { bearer, keyFor, testApp } from './helpers/api';
-import { testPii, testWorker, timeSkippingEnv, uniqueTaskQueue } from './helpers/env';
+import { ownDatabase, type OwnDatabase, testPii, testWorker, timeSkippingEnv, uniqueTaskQueue } from './helpers/env';
 import { makeCatalogueEntry, makeClass, makeInstitution, makePerson, uid, uniqueOccupation, type ClassFixture } from './helpers/fixtures';
 
 const ISSUER = '330602';
 const FUND = 'ui_employment_promotion';
 const AMOUNT = 88_800;
-const ownDbName = `${new URL(process.env.TEST_DATABASE_URL!).pathname.slice(1)}_instacct`.slice(0, 63);
-let ownDbUrl: string | undefined;
+let own: OwnDatabase | undefined;
 let env: TestWorkflowEnvironment;
 let db: Db;
 let worker: Worker;
@@ -42,9 +39,8 @@ let app: Express;
 let taskQueue: string;
 
 beforeAll(async () => {
-  ownDbUrl = await createDatabase(process.env.TEST_DATABASE_URL!, ownDbName);
-  db = createDb(ownDbUrl, { max: 5 });
-  await migrateLatest(db);
+  own = await ownDatabase('instacct');
+  db = own.db;
   env = await timeSkippingEnv();
   taskQueue = uniqueTaskQueue('instacct');
   worker = await testWorker(env, db, taskQueue, createAllActivities({ db, pii: testPii }));
@@ -56,8 +52,7 @@ afterAll(async () => {
   worker?.shutdown();
   await running;
   await env?.teardown();
-  await db?.destroy();
-  if (ownDbUrl) await dropDatabase(process.env.TEST_DATABASE_URL!, ownDbName);
+  await own?.drop();
 });
 
 async function runBatch(date: string) {

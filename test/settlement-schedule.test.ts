@@ -6,11 +6,9 @@
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
-import { executableFor } from '../lib/temporal-binaries';
 import type { SettlementBatchResult } from '../workflows/settlement/contract';
 import { ensureSettlementSchedule } from '../workflows/settlement/schedule';
-import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../workflows/voucher/search-attributes';
-import { quietRuntime, testDataConverter, testDb, testWorker, uniqueTaskQueue } from './helpers/env';
+import { devServerEnv, quietRuntime, testDb, testWorker, uniqueTaskQueue } from './helpers/env';
 import type { Db } from '../db/connection';
 
 let env: TestWorkflowEnvironment;
@@ -22,10 +20,7 @@ const calls: string[] = [];
 
 beforeAll(async () => {
   quietRuntime();
-  env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: executableFor(process.env.TEMPORAL_CLI_PATH), searchAttributes: ALL_SEARCH_ATTRIBUTE_KEYS },
-    client: { dataConverter: testDataConverter },
-  });
+  env = await devServerEnv();
   db = testDb();
   worker = await testWorker(env, db, taskQueue, {
     async settlementBatchDate() {

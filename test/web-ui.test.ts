@@ -19,14 +19,12 @@ import { buildVoucherInput } from '../api/voucher-input';
 import type { Db } from '../db/connection';
 import { createLogger } from '../lib/logger';
 import { freePort } from '../lib/postgres';
-import { executableFor } from '../lib/temporal-binaries';
 import { createVoucherWorker } from '../workers/voucher-worker';
 import { voucherWorkflowId } from '../workflows/voucher/contract';
 import { activateUpdate } from '../workflows/voucher/messages';
-import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../workflows/voucher/search-attributes';
 import { keyFor } from './helpers/api';
 import { launchBrowser, type TestBrowser } from './helpers/browser';
-import { quietRuntime, testCodecKeys, testDataConverter, testDb, testPii, uniqueTaskQueue } from './helpers/env';
+import { devServerEnv, quietRuntime, testCodecKeys, testDb, testPii, uniqueTaskQueue } from './helpers/env';
 import { makeCatalogueEntry, makePerson, type PersonFixture, uniqueOccupation } from './helpers/fixtures';
 
 const ARTIFACTS = path.resolve(__dirname, '..', 'test-artifacts');
@@ -49,10 +47,7 @@ let people: PersonFixture[];
 beforeAll(async () => {
   quietRuntime();
   const uiPort = await freePort();
-  env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: executableFor(process.env.TEMPORAL_CLI_PATH), searchAttributes: ALL_SEARCH_ATTRIBUTE_KEYS, ui: true, uiPort },
-    client: { dataConverter: testDataConverter },
-  });
+  env = await devServerEnv({ ui: true, uiPort });
   uiBase = `http://127.0.0.1:${uiPort}`;
   db = testDb();
   const taskQueue = uniqueTaskQueue('webui');

@@ -86,9 +86,19 @@ function inScope(p: Principal, plan: PlanRow): boolean {
 
 const day = (v: string | Date) => (typeof v === 'string' ? v.slice(0, 10) : localIso(v.getTime(), 'Asia/Shanghai').slice(0, 10));
 
+/** Trainees named so far by the lists uploaded under each plan (one grouped query for a page). */
+async function listedTrainees(db: Db, planIds: string[]): Promise<Map<string, number>> {
+  if (!planIds.length) return new Map();
+  const rows = await db('trainee_lists').whereIn('plan_id', planIds).select('plan_id').sum<{ plan_id: string; n: string }[]>({ n: 'total' }).groupBy('plan_id');
+  return new Map(rows.map((r) => [r.plan_id, Number(r.n)]));
+}
+
 async function planView(db: Db, plan: PlanRow) {
+  return planViewOf(plan, (await listedTrainees(db, [plan.plan_id])).get(plan.plan_id) ?? 0);
+}
+
+function planViewOf(plan: PlanRow, listed: number) {
   const t = (d: Date | null) => (d ? localIso(d.getTime(), 'Asia/Shanghai') : null);
-  const used = await db('trainee_lists').where({ plan_id: plan.plan_id }).sum<{ n: string | null }[]>({ n: 'total' });
   return {
     planId: plan.plan_id,
     departmentId: plan.department_id,
@@ -104,7 +114,7 @@ async function planView(db: Db, plan: PlanRow) {
     filedAt: t(plan.filed_at),
     hrAcknowledgedAt: t(plan.hr_ack_at),
     financeAcknowledgedAt: t(plan.finance_ack_at),
-    listedTrainees: Number(used[0]?.n ?? 0),
+    listedTrainees: listed,
   };
 }
 
@@ -182,8 +192,9 @@ export function planRoutes(deps: ApiDeps): Router {
         rows = rows.where('plan_id', '>', after);
       }
       const page: PlanRow[] = await rows.orderBy('plan_id').limit(q.limit + 1);
-      const items = [];
-      for (const plan of page.slice(0, q.limit)) items.push(await planView(db, plan));
+      const shown = page.slice(0, q.limit);
+      const listed = await listedTrainees(db, shown.map((x) => x.plan_id));
+      const items = shown.map((plan) => planViewOf(plan, listed.get(plan.plan_id) ?? 0));
       res.json({ items, nextCursor: page.length > q.limit ? Buffer.from(page[q.limit - 1]!.plan_id).toString('base64url') : null });
     }),
   );

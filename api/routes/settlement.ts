@@ -74,6 +74,15 @@ function inScope(p: Principal, district: string): boolean {
   return p.district === district;
 }
 
+/**
+ * A list of district rows as `p` may see it: a district principal (HR, finance with a district) sees its
+ * district only; a `district` filter only narrows that, never widens it.
+ */
+function scopedRows<Q extends Knex.QueryBuilder>(rows: Q, column: string, p: Principal, district?: string): Q {
+  if (p.role !== 'operator' && p.district) rows = rows.where(column, p.district) as Q;
+  return district ? (rows.where(column, district) as Q) : rows;
+}
+
 function batchView(b: Record<string, unknown>) {
   return {
     id: b.id as string,
@@ -186,9 +195,7 @@ export function settlementRoutes(deps: ApiDeps): Router {
     asyncRoute(async (req, res) => {
       const q = parse(QueueQuery, req.query);
       const p = req.principal!;
-      let rows = db('budgets').select('*');
-      if (p.role !== 'operator' && p.district) rows = rows.where('district', p.district);
-      if (q.district) rows = rows.where('district', q.district);
+      const rows = scopedRows(db('budgets').select('*'), 'district', p, q.district);
       const items = (await rows.orderBy(['district', 'funding_source', 'year'])).map((b) => ({
         district: b.district,
         fundingSource: b.funding_source,
@@ -207,9 +214,7 @@ export function settlementRoutes(deps: ApiDeps): Router {
     asyncRoute(async (req, res) => {
       const q = parse(QueueQuery, req.query);
       const p = req.principal!;
-      let rows = db('disbursements').where({ status: 'waiting_budget' });
-      if (p.role !== 'operator' && p.district) rows = rows.where('payer_district', p.district);
-      if (q.district) rows = rows.where('payer_district', q.district);
+      const rows = scopedRows(db('disbursements').where({ status: 'waiting_budget' }), 'payer_district', p, q.district);
       const items = (await rows.orderBy([{ column: 'created_at' }, { column: 'id' }])).map((d, i) => ({
         position: i + 1,
         voucherNo: d.voucher_no,
@@ -257,9 +262,7 @@ export function settlementRoutes(deps: ApiDeps): Router {
     asyncRoute(async (req, res) => {
       const q = parse(BatchListQuery, req.query);
       const p = req.principal!;
-      let rows = db('settlement_batches').select('*');
-      if (p.role !== 'operator' && p.district) rows = rows.where('district', p.district);
-      if (q.district) rows = rows.where('district', q.district);
+      let rows = scopedRows(db('settlement_batches').select('*'), 'district', p, q.district);
       if (q.status) rows = rows.where('status', q.status);
       res.json({ items: (await rows.orderBy([{ column: 'batch_date', order: 'desc' }, { column: 'id' }])).map(batchView) });
     }),
@@ -530,9 +533,7 @@ export function settlementRoutes(deps: ApiDeps): Router {
     asyncRoute(async (req, res) => {
       const q = parse(QueueQuery, req.query);
       const p = req.principal!;
-      let rows = db('clawbacks').select('*');
-      if (p.role !== 'operator' && p.district) rows = rows.where('district', p.district);
-      if (q.district) rows = rows.where('district', q.district);
+      const rows = scopedRows(db('clawbacks').select('*'), 'district', p, q.district);
       const items = (await rows.orderBy('id')).map(clawbackView);
       res.json({ items, outstandingFen: items.reduce((s, c) => s + c.outstandingFen, 0) });
     }),

@@ -6,13 +6,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
-import { Connection } from '@temporalio/client';
+import { Connection, type Client } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { createDb, type Db, type DbOptions } from '../../db/connection';
-import { migrateLatest } from '../../db/migrate';
-import { createDatabase, dropDatabase } from '../../lib/postgres';
+import type { Db, DbOptions } from '../../db/connection';
 import { registerSearchAttributes } from '../../lib/search-attributes';
-import type { VoucherSnapshot } from '../../workflows/voucher/contract';
+import { VOUCHER_TASK_QUEUE, type VoucherSnapshot } from '../../workflows/voucher/contract';
 
 /**
  * Drills make the SDK warn on purpose (failed polls, failed activities, long workflow tasks) and knex
@@ -31,27 +30,8 @@ export function quietDrill(): void {
   };
 }
 
-/**
- * A database of the drill's own (created, migrated, dropped): drills issue vouchers and run settlement
- * batches, which must not move the counts other test files compare while they run in parallel.
- */
-export async function ownDatabase(suffix: string): Promise<{ url: string; name: string; db: Db; drop(): Promise<void> }> {
-  const server = process.env.TEST_DATABASE_URL;
-  if (!server) throw new Error('TEST_DATABASE_URL is not set: run the tests through `npm test`');
-  const name = `${new URL(server).pathname.slice(1)}_${suffix}`.slice(0, 63);
-  const url = await createDatabase(server, name);
-  const db = createDb(url, { max: 5 });
-  await migrateLatest(db);
-  return {
-    url,
-    name,
-    db,
-    async drop() {
-      await db.destroy();
-      await dropDatabase(server, name);
-    },
-  };
-}
+export { ownDatabase, type OwnDatabase } from './env';
+
 
 /** A port outside the kernel's ephemeral range (32768–60999), free now, so it can be reused after a restart. */
 export async function fixedFreePort(): Promise<number> {
@@ -292,4 +272,20 @@ export function killGroup(c: ChildProcess, signal: NodeJS.Signals): void {
 export async function exited(c: ChildProcess): Promise<void> {
   if (c.exitCode !== null || c.signalCode !== null) return;
   await new Promise((r) => c.once('exit', r));
+}
+
+/** Distinct identities of the pollers the server has seen on the voucher task queue. */
+export async function pollerIdentities(client: Client, type: 'workflow' | 'activity'): Promise<string[]> {
+  const T = temporal.api.enums.v1.TaskQueueType;
+  const res = await client.workflowService.describeTaskQueue({
+    namespace: 'default',
+    taskQueue: { name: VOUCHER_TASK_QUEUE },
+    taskQueueType: type === 'workflow' ? T.TASK_QUEUE_TYPE_WORKFLOW : T.TASK_QUEUE_TYPE_ACTIVITY,
+  });
+  return [...new Set((res.pollers ?? []).map((p) => p.identity ?? ''))];
+}
+
+/** Waits until a poller not in `known` shows up (a worker process that has started), and returns it. */
+export function newPoller(client: Client, type: 'workflow' | 'activity', known: string[]): Promise<string> {
+  return until(async () => (await pollerIdentities(client, type)).find((id) => !known.includes(id)), 150_000, 'worker process polling');
 }

@@ -1,7 +1,8 @@
 /** Small shared helpers for route modules: async handlers and zod parsing into problem+json. */
 import type { NextFunction, Request, Response } from 'express';
 import type { Client } from '@temporalio/client';
-import type { z } from 'zod';
+import type { Knex } from 'knex';
+import { z as zod, type z } from 'zod';
 import type { Db } from '../db/connection';
 import type { Logger } from '../lib/logger';
 import type { CodecKeys } from '../lib/codec';
@@ -63,4 +64,45 @@ export function parse<T>(schema: z.ZodType<T>, body: unknown): T {
     });
   }
   return r.data;
+}
+
+/** Query parameters of a cursor-paginated list: a page of 1–100 (default 50) after `cursor`. */
+export const PAGE_PARAMS = {
+  limit: zod.coerce.number().int().min(1).max(100).default(50),
+  cursor: zod.string().max(300).optional(),
+};
+
+/**
+ * One page of `rows` in the order of `key` (columns that together are unique), after the cursor the
+ * previous page gave out: keyset pagination, so a page costs the same however deep it is and rows
+ * added meanwhile are neither skipped nor repeated. The cursor is the last row's key, base64url JSON.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- rows are database rows
+export async function keysetPage<T extends Record<string, unknown> = Record<string, any>>(
+  rows: Knex.QueryBuilder,
+  key: string[],
+  page: { limit: number; cursor?: string },
+  direction: 'asc' | 'desc' = 'asc',
+): Promise<{ rows: T[]; nextCursor: string | null }> {
+  let q = rows.clone(); // the caller's builder stays as it was (e.g. for a total over every page)
+  if (page.cursor) {
+    let after: unknown;
+    try {
+      after = JSON.parse(Buffer.from(page.cursor, 'base64url').toString('utf8'));
+    } catch {
+      after = undefined;
+    }
+    if (!Array.isArray(after) || after.length !== key.length || !after.every((v) => typeof v === 'string' || typeof v === 'number')) {
+      throw new Problem(400, 'INVALID_CURSOR', 'not a cursor this list gave out');
+    }
+    q = q.whereRaw(`(${key.map(() => '??').join(', ')}) ${direction === 'asc' ? '>' : '<'} (${key.map(() => '?').join(', ')})`, [...key, ...after]);
+  }
+  const got: T[] = await q.orderBy(key.map((column) => ({ column, order: direction }))).limit(page.limit + 1);
+  const shown = got.slice(0, page.limit);
+  const last = shown[shown.length - 1];
+  const nextCursor =
+    got.length > page.limit && last
+      ? Buffer.from(JSON.stringify(key.map((k) => (last[k] instanceof Date ? (last[k] as Date).toISOString() : last[k])))).toString('base64url')
+      : null;
+  return { rows: shown, nextCursor };
 }

@@ -320,6 +320,15 @@ describe('trainee list uploads', () => {
       [5, 'rejected', ['DUPLICATE_ROW/R2.6']],
     ]);
     expect(jobRows.body.items.filter((x: { voucherNo: string | null }) => x.voucherNo).length).toBe(3);
+    // The same rows through the cursor, two at a time.
+    const paged: number[] = [];
+    let cursor: string | null = null;
+    do {
+      const pg: request.Response = await request(app).get(`/v1/issuance-jobs/${listId}/rows`).query({ limit: 2, ...(cursor ? { cursor } : {}) }).set(bearer(dept));
+      paged.push(...pg.body.items.map((x: { rowNo: number }) => x.rowNo));
+      cursor = pg.body.nextCursor;
+    } while (cursor);
+    expect(paged).toEqual([1, 2, 3, 4, 5]);
     expect((await request(app).get(`/v1/training-plans/${planId}`).set(bearer(dept))).body.listedTrainees).toBe(5);
 
     // The plan covers 5 trainees and its lists already name 5: one more list is refused, nothing stored.

@@ -238,6 +238,31 @@ describe('R3.13 certificate registry', () => {
 });
 
 describe('R3.12 budgets', () => {
+  test('R3.12: lists are cursor-paginated: budgets page by page in key order, each once, the last page without a cursor; a forged cursor is 400', async () => {
+    const finance = await keyFor(db, 'finance', { district: '330624' });
+    const years = [2091, 2092, 2093, 2094];
+    for (const y of years) {
+      expect((await request(app).post(`/v1/budgets/330624/${FUND}/${y}/top-up`).set(bearer(finance)).send({ amountFen: 1_000 + y })).status).toBe(200);
+    }
+    const seen: { fundingSource: string; year: number; totalFen: number }[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const page: request.Response = await request(app).get('/v1/budgets').query({ limit: 1, ...(cursor ? { cursor } : {}) }).set(bearer(finance));
+      expect(page.status).toBe(200);
+      expect(page.body.items.length).toBeLessThanOrEqual(1);
+      seen.push(...page.body.items);
+      cursor = page.body.nextCursor;
+      pages += 1;
+    } while (cursor && pages < 50);
+    const mine = seen.filter((b) => b.fundingSource === FUND && years.includes(b.year));
+    expect(mine.map((b) => [b.year, b.totalFen])).toEqual(years.map((y) => [y, 1_000 + y]));
+    expect(new Set(seen.map((b) => `${b.fundingSource}/${b.year}`)).size).toBe(seen.length);
+    expect(cursor).toBeNull();
+    const forged = await request(app).get('/v1/budgets').query({ cursor: Buffer.from('["x"]').toString('base64url') }).set(bearer(finance));
+    expect({ status: forged.status, code: forged.body.code }).toEqual({ status: 400, code: 'INVALID_CURSOR' });
+  });
+
   test('R3.12: settlement reserves atomically; when short the row waits in the queue and the voucher still settles; a top-up releases waiting rows in order while the budget suffices', async () => {
     const district = '330683';
     const financeCity = await keyFor(db, 'finance');

@@ -25,7 +25,7 @@ import type { bulkIssuanceWorkflow } from '../../workflows/issuance/bulk';
 import { CLAIM_CHANNELS, TERMINAL_STATUSES, VOUCHER_NO_PATTERN, VOUCHER_TASK_QUEUE, voucherWorkflowId, type VoucherSnapshot } from '../../workflows/voucher/contract';
 import { claimUpdate, stateQuery } from '../../workflows/voucher/messages';
 import { requireRole, type Principal } from '../auth';
-import { asyncRoute, hasNul, parse, type ApiDeps } from '../http';
+import { asyncRoute, hasNul, keysetPage, parse, type ApiDeps } from '../http';
 import { disclose } from '../disclosure';
 import { Problem } from '../problem';
 import { refusalFrom } from '../refusal';
@@ -87,6 +87,7 @@ const RowsQuery = z
     outcome: z.enum(['pending', 'issued', 'rejected']).optional(),
     offset: z.coerce.number().int().min(0).default(0),
     limit: z.coerce.number().int().min(1).max(1000).default(100),
+    cursor: z.string().max(300).optional(),
   })
   .strict();
 
@@ -550,9 +551,12 @@ export function issuanceRoutes(deps: ApiDeps): Router {
       const q = parse(RowsQuery, req.query);
       let rows = db('issuance_rows').where({ list_id: list.list_id });
       if (q.outcome) rows = rows.where({ outcome: q.outcome });
-      const page = await rows.orderBy('row_no').offset(q.offset).limit(q.limit).select('row_no', 'id_last4', 'outcome', 'reasons', 'voucher_no');
+      const selected = rows.select('row_no', 'id_last4', 'outcome', 'reasons', 'voucher_no');
+      // Cursor pagination by row number (an offset still works when no cursor is given).
+      const page = await keysetPage<{ row_no: number; id_last4: string | null; outcome: string; reasons: RowReason[]; voucher_no: string | null }>(q.cursor ? selected : selected.offset(q.offset), ['row_no'], q);
       res.json({
-        items: page.map((x: { row_no: number; id_last4: string | null; outcome: string; reasons: RowReason[]; voucher_no: string | null }) => ({
+        nextCursor: page.nextCursor,
+        items: page.rows.map((x: { row_no: number; id_last4: string | null; outcome: string; reasons: RowReason[]; voucher_no: string | null }) => ({
           rowNo: x.row_no,
           idNumber: x.id_last4 ? maskTail(`**************${x.id_last4}`) : null,
           outcome: x.outcome,

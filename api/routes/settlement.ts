@@ -20,7 +20,7 @@ import { recordStrikeSignal } from '../../workflows/training/messages';
 import { VOUCHER_NO_PATTERN, VOUCHER_TASK_QUEUE } from '../../workflows/voucher/contract';
 import { requireRole, type Principal } from '../auth';
 import { seesInFull } from '../disclosure';
-import { asyncRoute, isLocalDate, parse, type ApiDeps } from '../http';
+import { asyncRoute, isLocalDate, keysetPage, PAGE_PARAMS, parse, type ApiDeps } from '../http';
 import { Problem } from '../problem';
 import { policyInForceFromDb } from '../voucher-input';
 import { catalogueView } from './public';
@@ -53,8 +53,8 @@ const CertificateBody = z
   .strict();
 
 const TopUpBody = z.object({ amountFen: z.number().int().positive().max(1_000_000_000_000) }).strict();
-const QueueQuery = z.object({ district: DISTRICT.optional() }).strict();
-const BatchListQuery = z.object({ district: DISTRICT.optional(), status: z.enum(['prepared', 'approved', 'sent', 'reconciled']).optional() }).strict();
+const QueueQuery = z.object({ district: DISTRICT.optional(), ...PAGE_PARAMS }).strict();
+const BatchListQuery = z.object({ district: DISTRICT.optional(), status: z.enum(['prepared', 'approved', 'sent', 'reconciled']).optional(), ...PAGE_PARAMS }).strict();
 const AccountBody = z.object({ account: z.string().regex(/^[0-9]{8,32}$/, '8–32 digits') }).strict();
 const ClawbackBody = z.object({ reason: z.string().min(1).max(1000) }).strict();
 const StatsQuery = z.object({ from: DATE, to: DATE, format: z.enum(['json', 'csv']).default('json') }).strict();
@@ -195,8 +195,8 @@ export function settlementRoutes(deps: ApiDeps): Router {
     asyncRoute(async (req, res) => {
       const q = parse(QueueQuery, req.query);
       const p = req.principal!;
-      const rows = scopedRows(db('budgets').select('*'), 'district', p, q.district);
-      const items = (await rows.orderBy(['district', 'funding_source', 'year'])).map((b) => ({
+      const page = await keysetPage(scopedRows(db('budgets').select('*'), 'district', p, q.district), ['district', 'funding_source', 'year'], q);
+      const items = page.rows.map((b) => ({
         district: b.district,
         fundingSource: b.funding_source,
         year: b.year,
@@ -204,7 +204,7 @@ export function settlementRoutes(deps: ApiDeps): Router {
         reservedFen: Number(b.reserved_fen),
         leftFen: Number(b.total_fen) - Number(b.reserved_fen),
       }));
-      res.json({ items });
+      res.json({ items, nextCursor: page.nextCursor });
     }),
   );
 
@@ -214,9 +214,13 @@ export function settlementRoutes(deps: ApiDeps): Router {
     asyncRoute(async (req, res) => {
       const q = parse(QueueQuery, req.query);
       const p = req.principal!;
-      const rows = scopedRows(db('disbursements').where({ status: 'waiting_budget' }), 'payer_district', p, q.district);
-      const items = (await rows.orderBy([{ column: 'created_at' }, { column: 'id' }])).map((d, i) => ({
-        position: i + 1,
+      const waiting = scopedRows(db('disbursements').where({ status: 'waiting_budget' }), 'payer_district', p, q.district);
+      // Positions count the whole queue in order, whichever page is shown.
+      const ordered = db.from(waiting.clone().select('*', db.raw('row_number() over (order by created_at, id) as position')).as('queue'));
+      const page = await keysetPage(ordered, ['created_at', 'id'], q);
+      const total = await waiting.clone().sum<{ n: string | null }[]>({ n: 'amount_fen' });
+      const items = page.rows.map((d) => ({
+        position: Number(d.position),
         voucherNo: d.voucher_no,
         district: d.payer_district,
         fundingSource: d.funding_source,
@@ -225,7 +229,7 @@ export function settlementRoutes(deps: ApiDeps): Router {
         payeeType: d.payee_type,
         since: iso(d.created_at),
       }));
-      res.json({ items, totalFen: items.reduce((s, x) => s + x.amountFen, 0) });
+      res.json({ items, totalFen: Number(total[0]?.n ?? 0), nextCursor: page.nextCursor });
     }),
   );
 
@@ -264,7 +268,10 @@ export function settlementRoutes(deps: ApiDeps): Router {
       const p = req.principal!;
       let rows = scopedRows(db('settlement_batches').select('*'), 'district', p, q.district);
       if (q.status) rows = rows.where('status', q.status);
-      res.json({ items: (await rows.orderBy([{ column: 'batch_date', order: 'desc' }, { column: 'id' }])).map(batchView) });
+      // Keyed on the day as text: a `date` read back as a JS Date would shift with the process's zone.
+      const byDay = db.from(rows.clone().select(db.raw('batch_date::text as batch_day')).as('b'));
+      const page = await keysetPage(byDay, ['batch_day', 'id'], q, 'desc');
+      res.json({ items: page.rows.map(batchView), nextCursor: page.nextCursor });
     }),
   );
 
@@ -534,8 +541,10 @@ export function settlementRoutes(deps: ApiDeps): Router {
       const q = parse(QueueQuery, req.query);
       const p = req.principal!;
       const rows = scopedRows(db('clawbacks').select('*'), 'district', p, q.district);
-      const items = (await rows.orderBy('id')).map(clawbackView);
-      res.json({ items, outstandingFen: items.reduce((s, c) => s + c.outstandingFen, 0) });
+      const page = await keysetPage(rows, ['id'], q);
+      // What is still to recover, over every clawback in scope (amounts are stored negative).
+      const open = await rows.clone().clearSelect().whereNull('recovered_at').sum<{ n: string | null }[]>({ n: 'amount_fen' });
+      res.json({ items: page.rows.map(clawbackView), outstandingFen: -Number(open[0]?.n ?? 0), nextCursor: page.nextCursor });
     }),
   );
 

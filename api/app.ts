@@ -103,7 +103,7 @@ export function createApp(deps: ApiDeps) {
   });
 
   if (deps.codecKeys) {
-    app.use('/codec', codecRoutes({ db, codecKeys: deps.codecKeys, uiOrigin: deps.temporalUiOrigin ?? 'http://127.0.0.1:8233' }));
+    app.use('/codec', codecRoutes({ db, codecKeys: deps.codecKeys, uiOrigin: deps.temporalUiOrigin ?? 'http://127.0.0.1:8233', principalCache: deps.principalCache }));
   }
   // Unauthenticated, read-only publications (e.g. the subsidy catalogue, R3.11).
   // The contract (openapi/openapi.yaml) is enforced on these too; an undocumented route answers 404.
@@ -112,7 +112,7 @@ export function createApp(deps: ApiDeps) {
 
   const v1 = express.Router();
   v1.use(auditLog(db, logger)); // first, so refused authentications are recorded too
-  v1.use(authenticate(db));
+  v1.use(authenticate(db, deps.principalCache));
   v1.use(perPrincipalLimit(deps.rateLimitPerMinute ?? 600));
   v1.use(specialBodies()); // trainee lists and reconciliation files: read before the contract checks them
   v1.use(contract);
@@ -253,7 +253,46 @@ export function createApp(deps: ApiDeps) {
       const body = parse(CheckInBody, req.body);
       const no = String(req.params.no);
       if (!VOUCHER_NO_PATTERN.test(no)) throw new Problem(404, 'VOUCHER_NOT_FOUND');
-      // Fast path: the read model, written by the workflow before enrol returns, answers scope, status and
+      const signal = async (verifiedMinutes: number) => {
+        try {
+          await client.workflow.getHandle(voucherWorkflowId(no)).signal(checkInSignal, { sessionId: body.sessionId, verifiedMinutes, at: now() });
+        } catch (e) {
+          // Not delivered: take the report back so a retry counts it (nothing half-happens).
+          await db('attendance_reports').where({ voucher_no: no, session_id: body.sessionId }).del();
+          throw e;
+        }
+      };
+      // The common case in one statement (docs/PERFORMANCE.md figure 3): the read model says the voucher
+      // is in training in this institution's class with this session not yet verified, and the report is
+      // recorded (R3.10: one per voucher and session, held by the primary key). Anything else — unknown,
+      // out of scope, another status, an unknown session, a duplicate — falls through to the exact checks below.
+      const fast = await db.raw<{ rows: { verified_minutes: number }[] }>(
+        `WITH v AS (
+           SELECT voucher_no, jsonb_path_query_first(snapshot, '$.sessions[*] \\? (@.sessionId == $sid)', jsonb_build_object('sid', ?::text)) AS session
+             FROM vouchers WHERE voucher_no = ? AND status = ? AND institution_id = ?)
+         INSERT INTO attendance_reports (voucher_no, session_id, institution_id, verified_minutes, principal_id, reported_at)
+         SELECT v.voucher_no, ?, ?, LEAST(COALESCE(?::int, (v.session->>'minutes')::int), (v.session->>'minutes')::int), ?, ?
+           FROM v WHERE v.session IS NOT NULL AND (v.session->>'verifiedMinutes')::int = 0
+         ON CONFLICT (voucher_no, session_id) DO NOTHING
+         RETURNING verified_minutes`,
+        [
+          body.sessionId,
+          no,
+          VoucherStatus.InTraining,
+          req.principal!.institutionId,
+          body.sessionId,
+          req.principal!.institutionId,
+          body.verifiedMinutes ?? null,
+          req.principal!.id,
+          new Date(now()),
+        ],
+      );
+      if (fast.rows.length === 1) {
+        await signal(fast.rows[0]!.verified_minutes);
+        res.status(202).json({ voucherNo: no, sessionId: body.sessionId, counted: true, duplicate: false });
+        return;
+      }
+      // The read model, written by the workflow before enrol returns, answers scope, status and
       // plan without a workflow query (the query cost 6–13× a bare signal at p99 under 200 clients,
       // docs/PERFORMANCE.md figure 3). Anything but "in training" is confirmed with the workflow itself,
       // so refusals are exact.
@@ -276,15 +315,7 @@ export function createApp(deps: ApiDeps) {
               .ignore()
               .returning('session_id');
       const duplicate = inserted.length === 0;
-      if (!duplicate) {
-        try {
-          await client.workflow.getHandle(voucherWorkflowId(no)).signal(checkInSignal, { sessionId: body.sessionId, verifiedMinutes, at: now() });
-        } catch (e) {
-          // Not delivered: take the report back so a retry counts it (nothing half-happens).
-          await db('attendance_reports').where({ voucher_no: no, session_id: body.sessionId }).del();
-          throw e;
-        }
-      }
+      if (!duplicate) await signal(verifiedMinutes);
       res.status(202).json({ voucherNo: no, sessionId: body.sessionId, counted: !duplicate, duplicate });
     }),
   );

@@ -5,6 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { Db } from '../db/connection';
+import type { PrincipalCache } from './principal-cache';
 import { Problem } from './problem';
 
 export const ROLES = ['hr', 'institution', 'holder', 'finance', 'assessor', 'operator'] as const;
@@ -58,15 +59,23 @@ export async function revokePrincipal(db: Db, principalId: string): Promise<void
   await db('principals').where({ id: principalId }).update({ revoked_at: db.fn.now() });
 }
 
-export function authenticate(db: Db) {
+/** Resolves the request's API key to its principal; with a `cache`, known keys skip the lookup (api/principal-cache.ts). */
+export function authenticate(db: Db, cache?: PrincipalCache) {
   return async (req: Request, _res: Response, next: NextFunction) => {
     try {
       const header = req.get('authorization');
       const key = header?.startsWith('Bearer ') ? header.slice(7).trim() : req.get('x-api-key');
       if (!key) throw new Problem(401, 'UNAUTHENTICATED', 'send an API key as "Authorization: Bearer <key>"');
-      const row = await db('principals').where({ key_hash: hashKey(key) }).whereNull('revoked_at').first();
-      if (!row) throw new Problem(401, 'UNAUTHENTICATED', 'unknown or revoked API key');
-      req.principal = { id: row.id, role: row.role, district: row.district, institutionId: row.institution_id, personRef: row.person_ref };
+      const keyHash = hashKey(key);
+      let principal = cache?.get(keyHash);
+      if (!principal) {
+        const ticket = cache?.ticket() ?? 0;
+        const row = await db('principals').where({ key_hash: keyHash }).whereNull('revoked_at').first();
+        if (!row) throw new Problem(401, 'UNAUTHENTICATED', 'unknown or revoked API key');
+        principal = { id: row.id, role: row.role, district: row.district, institutionId: row.institution_id, personRef: row.person_ref };
+        cache?.set(keyHash, principal, ticket);
+      }
+      req.principal = { ...principal };
       next();
     } catch (e) {
       next(e);

@@ -3,6 +3,7 @@
  * for an authenticated operator only. CORS admits the configured UI origin and no other; without a
  * valid operator key the UI keeps showing ciphertext.
  */
+import type { PrincipalCache } from './principal-cache';
 import express, { Router } from 'express';
 import type { Payload } from '@temporalio/common';
 import type { Db } from '../db/connection';
@@ -25,7 +26,7 @@ const toJson = (p: Payload): JsonPayload => ({
   data: Buffer.from(p.data ?? new Uint8Array()).toString('base64'),
 });
 
-export function codecRoutes(deps: { db: Db; codecKeys: CodecKeys; uiOrigin: string }): Router {
+export function codecRoutes(deps: { db: Db; codecKeys: CodecKeys; uiOrigin: string; principalCache?: PrincipalCache }): Router {
   const codec = new AesGcmCodec(deps.codecKeys);
   const r = Router();
   r.use((req, res, next) => {
@@ -44,7 +45,7 @@ export function codecRoutes(deps: { db: Db; codecKeys: CodecKeys; uiOrigin: stri
     next();
   });
   r.use(express.json({ limit: '4mb' }));
-  r.use(authenticate(deps.db), requireRole('operator'));
+  r.use(authenticate(deps.db, deps.principalCache), requireRole('operator'));
   const handler = (op: 'encode' | 'decode') =>
     asyncRoute(async (req, res) => {
       const payloads = (req.body as { payloads?: JsonPayload[] })?.payloads;

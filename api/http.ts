@@ -7,6 +7,7 @@ import type { Db } from '../db/connection';
 import type { Logger } from '../lib/logger';
 import type { CodecKeys } from '../lib/codec';
 import type { Pii } from '../lib/pii';
+import type { PrincipalCache } from './principal-cache';
 import { Problem } from './problem';
 
 export interface ApiDeps {
@@ -26,6 +27,8 @@ export interface ApiDeps {
   rateLimitPerMinute?: number;
   /** The Web UI origin allowed to call the codec endpoint. */
   temporalUiOrigin?: string;
+  /** Cache of authenticated principals, kept true by PostgreSQL notifications (absent: every request looks its key up). */
+  principalCache?: PrincipalCache;
 }
 
 export const asyncRoute =

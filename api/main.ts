@@ -6,6 +6,7 @@ import { parseCodecKeys, type CodecKeys } from '../lib/codec';
 import { Pii } from '../lib/pii';
 import { connectClient } from '../lib/temporal-connection';
 import { createApp } from './app';
+import { PrincipalCache } from './principal-cache';
 
 export interface ApiOptions {
   databaseUrl: string;
@@ -22,12 +23,16 @@ export async function startApi(opts: ApiOptions) {
   const logger = createLogger(undefined, 'api');
   const db = createDb(opts.databaseUrl, API_DB_OPTIONS);
   const client = await connectClient(opts.temporalAddress, opts.namespace, opts.codecKeys);
-  const app = createApp({ db, client, pii: new Pii(opts), logger, codecKeys: opts.codecKeys, temporalUiOrigin: opts.temporalUiOrigin });
+  // Known API keys skip the database lookup; revocations reach the cache by LISTEN/NOTIFY at once.
+  const principalCache = new PrincipalCache(db, logger);
+  await principalCache.start();
+  const app = createApp({ db, client, pii: new Pii(opts), logger, codecKeys: opts.codecKeys, temporalUiOrigin: opts.temporalUiOrigin, principalCache });
   const server = app.listen(opts.port, () => logger.info({ port: opts.port }, 'API listening'));
   return {
     server,
     async stop() {
       await new Promise<void>((r) => server.close(() => r()));
+      await principalCache.stop();
       await client.connection.close();
       await db.destroy();
     },

@@ -66,23 +66,45 @@ export function createMetrics() {
 }
 
 /** Records every state-changing request under /v1 once it has been answered. */
-export function auditLog(db: Db, logger: Logger) {
+/**
+ * Every state-changing request is recorded after its answer: who, what, the outcome and the problem
+ * code. Rows are written in batches — at most every `flushMs` (25 ms) or `maxRows` (200) rows, one
+ * INSERT each — rather than one INSERT per request (docs/PERFORMANCE.md figure 3). As before batching,
+ * the row is written after the answer is sent, so a process that dies in that moment loses it; the
+ * window is now up to 25 ms instead of one round trip.
+ */
+export function auditLog(db: Db, logger: Logger, o: { flushMs?: number; maxRows?: number } = {}) {
+  const flushMs = o.flushMs ?? 25;
+  const maxRows = o.maxRows ?? 200;
+  let rows: Record<string, unknown>[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const flush = () => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    const batch = rows;
+    rows = [];
+    if (batch.length === 0) return;
+    db('audit_log')
+      .insert(batch)
+      .catch((err: unknown) => logger.error({ err, rows: batch.length }, 'audit log write failed'));
+  };
   return (req: Request, res: Response, next: NextFunction) => {
     if (!['POST', 'PUT', 'PATCH', 'DELETE'].includes(req.method)) return next();
     res.on('finish', () => {
       const status = res.statusCode;
-      db('audit_log')
-        .insert({
-          principal_id: req.principal?.id ?? null,
-          role: req.principal?.role ?? null,
-          method: req.method,
-          path: req.originalUrl.split('?')[0],
-          status,
-          outcome: status < 400 ? 'ok' : status < 500 ? 'refused' : 'error',
-          request_id: String(res.getHeader('x-request-id') ?? ''),
-          problem_code: (res.locals.problemCode as string | undefined) ?? null,
-        })
-        .catch((err: unknown) => logger.error({ err }, 'audit log write failed'));
+      rows.push({
+        at: new Date(), // when answered, not when the batch is written
+        principal_id: req.principal?.id ?? null,
+        role: req.principal?.role ?? null,
+        method: req.method,
+        path: req.originalUrl.split('?')[0],
+        status,
+        outcome: status < 400 ? 'ok' : status < 500 ? 'refused' : 'error',
+        request_id: String(res.getHeader('x-request-id') ?? ''),
+        problem_code: (res.locals.problemCode as string | undefined) ?? null,
+      });
+      if (rows.length >= maxRows) flush();
+      else timer ??= setTimeout(flush, flushMs);
     });
     next();
   };

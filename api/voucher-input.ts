@@ -64,6 +64,7 @@ export async function buildVoucherInput(
     personRef: i.personRef,
     priorityGroups: i.priorityGroups ?? [],
     ...(i.awaitsClaim ? { awaitsClaim: true, issuedAt: i.obtainedAt } : { obtainedAt: i.obtainedAt }),
+    searchAttributesOnChange: true,
     policy,
   };
   if (i.occupationCode) input.occupationCode = i.occupationCode;

@@ -11,6 +11,7 @@
  * checks in some sessions, the bare client others, in alternating rounds; between rounds the bench
  * waits until the worker has projected every check-in, so one side's backlog never lands on the other.
  */
+import { fork } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import type http from 'node:http';
 import type { Client } from '@temporalio/client';
@@ -24,6 +25,7 @@ import type { Pii } from '../lib/pii';
 import { connectClient } from '../lib/temporal-connection';
 import { voucherWorkflowId } from '../workflows/voucher/contract';
 import { checkInSignal, stateQuery } from '../workflows/voucher/messages';
+import type { ApiProcessConfig } from './api-process';
 import { round, summary } from './lib';
 import { closedLoop, httpRequest, keepAliveAgent } from './load';
 
@@ -44,6 +46,8 @@ export interface ApiOverheadContext {
   taskQueue: string;
   sessionMinutes: number;
   log: (m: string) => void;
+  /** Keys for the API's own process (the same as the bench's Pii and codec). */
+  apiProcess: Pick<ApiProcessConfig, 'codecKeys' | 'personRefKey' | 'piiKey'>;
   /** `n` real vouchers in training in classes with `sessions` sessions each, none checked in yet. */
   prepare: (n: number, sessions: number) => Promise<InTrainingVoucher[]>;
 }
@@ -95,6 +99,50 @@ export async function startApiOnLoopback(c: Pick<ApiOverheadContext, 'databaseUr
   };
 }
 
+/**
+ * The API in its own process (bench/api-process.ts), as deployed: its event loop is not shared with the
+ * bench's worker and load generator.
+ */
+export async function startApiProcess(c: Pick<ApiOverheadContext, 'databaseUrl' | 'temporalAddress' | 'taskQueue' | 'apiProcess'>) {
+  const config: ApiProcessConfig = { databaseUrl: c.databaseUrl, temporalAddress: c.temporalAddress, taskQueue: c.taskQueue, ...c.apiProcess };
+  const child = fork(require.resolve('./api-process'), [], {
+    // BENCH_API_CPU_PROFILE=<dir>: a V8 CPU profile of the API process (what to tune next).
+    execArgv: ['--import', 'tsx', ...(process.env.BENCH_API_CPU_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_API_CPU_PROFILE}`] : [])],
+    env: { ...process.env, BENCH_API_CONFIG: JSON.stringify(config) },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (m) => resolve((m as { port: number }).port));
+    child.once('exit', (code) => reject(new Error(`the API process exited (${code}) before listening`)));
+  });
+  return {
+    port,
+    pid: child.pid,
+    /** PostgreSQL queries the API has sent so far. */
+    queries: () =>
+      new Promise<number>((resolve) => {
+        child.once('message', (m) => resolve((m as { queries: number }).queries));
+        child.send('queries');
+      }),
+    /** Mean milliseconds per SQL statement kind, pool acquisition and signal, since the start. */
+    trace: () =>
+      new Promise<Record<string, { n: number; meanMs: number }>>((resolve) => {
+        child.once('message', (m) => {
+          const t = (m as { trace: Record<string, { n: number; ms: number }> }).trace;
+          resolve(Object.fromEntries(Object.entries(t).map(([k, v]) => [k, { n: v.n, meanMs: round(v.ms / v.n, 2) }])));
+        });
+        child.send('queries');
+      }),
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.send('stop');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
 export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSizes) {
   const sessionsTotal = 4 /* warm-up of each side */ + 4 * z.rounds * z.sessionsPerRound;
   c.log(`api: bringing ${z.vouchers} vouchers into training (classes of ${sessionsTotal} sessions)`);
@@ -103,7 +151,7 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
   const keys = new Map<string, string>();
   for (const id of institutions) keys.set(id, (await createPrincipal(c.db, { role: 'institution', institutionId: id, label: 'bench' })).key);
 
-  const api = await startApiOnLoopback(c);
+  const api = await startApiProcess(c);
   const agent = keepAliveAgent(z.clients);
   const V = vouchers.length;
   let sessionCursor = 0; // index of the next unused session of every voucher
@@ -260,7 +308,9 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
       errors: errors.length,
       firstErrors: [...new Set(errors)].slice(0, 5),
       vouchersWithWrongAttendance: Number(wrong[0]!.n),
-      apiQueriesPerRequest: round(api.queries() / apiRequests, 2),
+      apiQueriesPerRequest: round((await api.queries()) / apiRequests, 2),
+      apiProcess: 'own process (bench/api-process.ts), as deployed',
+      apiWaits: await api.trace(),
     };
   } finally {
     agent.destroy();

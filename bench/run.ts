@@ -26,6 +26,7 @@ import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type Client } from '@t
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { buildVoucherInput } from '../api/voucher-input';
+import { startVoucherWorkflow } from '../activities/issuance-activities';
 import { createDb, type Db } from '../db/connection';
 import { migrateLatest } from '../db/migrate';
 import { dataConverter, parseCodecKeys } from '../lib/codec';
@@ -34,16 +35,9 @@ import { createDatabase, dropDatabase, freePort, startEmbeddedPostgres, type Run
 import { executableFor, provisionTemporal } from '../lib/temporal-binaries';
 import { bundleWorkflowsTo } from '../scripts/bundle-workflows';
 import { createVoucherWorker } from '../workers/voucher-worker';
-import { VoucherStatus, voucherWorkflowId, type VoucherInput } from '../workflows/voucher/contract';
+import { VoucherStatus, type VoucherInput } from '../workflows/voucher/contract';
 import { activateUpdate, checkInSignal, completeSignal, enrolUpdate } from '../workflows/voucher/messages';
-import {
-  ActivationDeadlineKey,
-  ALL_SEARCH_ATTRIBUTE_KEYS,
-  IssuerDistrictKey,
-  VoucherStatusKey,
-  VoucherTypeKey,
-} from '../workflows/voucher/search-attributes';
-import type { voucherWorkflow } from '../workflows/voucher/workflow';
+import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../workflows/voucher/search-attributes';
 import { createSkeletonActivities } from './skeleton-activities';
 import type { skeletonVoucherWorkflow } from './skeleton-workflow';
 import { envInt, fullGc, percentile, pool, round, summary, timed } from './lib';
@@ -142,7 +136,8 @@ async function main(): Promise<void> {
   await migrateLatest(db);
 
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  const codecKeys = parseCodecKeys(`bench:${randomBytes(32).toString('hex')}`);
+  const codecKeySpec = `bench:${randomBytes(32).toString('hex')}`;
+  const codecKeys = parseCodecKeys(codecKeySpec);
   const converter = dataConverter(codecKeys);
   const temporalDb = STORE === 'memory' ? undefined : path.join(tmp, 'temporal.sqlite');
   log(`starting the Temporal dev server (SQLite ${temporalDb ? `at ${temporalDb}` : 'in memory'}; pragmas: ${PRAGMAS.join(', ') || 'none'})`);
@@ -172,7 +167,8 @@ async function main(): Promise<void> {
   const machine = machineInfo(bins.cli);
   machine.postgres = String((await db.raw('show server_version')).rows[0].server_version);
   const figures: Record<string, unknown> = {};
-  const pii = new Pii({ personRefKey: randomBytes(32).toString('hex'), piiKey: randomBytes(32).toString('hex') });
+  const piiKeys = { personRefKey: randomBytes(32).toString('hex'), piiKey: randomBytes(32).toString('hex') };
+  const pii = new Pii(piiKeys);
   const fixtures = new FixtureFactory(db, pii);
   await fixtures.init();
 
@@ -210,20 +206,8 @@ async function main(): Promise<void> {
   async function realLifecycle(taskQueue: string, fx: Fixture, lat: Latencies, opts: { complete?: boolean } = {}): Promise<string> {
     const t0 = performance.now();
     const input = await buildVoucherInput(db, { type: 'directed', issuerDistrict: ISSUER, personRef: fx.personRef, occupationCode: fixtures.occupationCode, obtainedAt: Date.now() });
-    const h = await client.workflow.start<typeof voucherWorkflow>('voucherWorkflow', {
-      workflowId: voucherWorkflowId(input.voucherNo),
-      taskQueue,
-      args: [input],
-      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-      workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
-      staticSummary: `${input.voucherNo} · ${input.type} · ${ISSUER}`,
-      typedSearchAttributes: [
-        { key: VoucherTypeKey, value: input.type },
-        { key: VoucherStatusKey, value: VoucherStatus.Issued },
-        { key: IssuerDistrictKey, value: ISSUER },
-        { key: ActivationDeadlineKey, value: new Date(input.obtainedAt!) },
-      ],
-    });
+    // Started exactly as the API starts a voucher (options, search attributes, summary).
+    const h = await startVoucherWorkflow(client, taskQueue, input);
     await timed(lat.activate, () => h.executeUpdate(activateUpdate, { args: [{ channel: 'bench' }] }));
     await timed(lat.enrol, () => h.executeUpdate(enrolUpdate, { args: [{ classId: fx.classId, institutionId: fx.institutionId, review: { passed: true } }] }));
     for (const sessionId of fx.sessionIds) {
@@ -421,6 +405,7 @@ async function main(): Promise<void> {
             client,
             pii,
             taskQueue: apiTq,
+            apiProcess: { codecKeys: codecKeySpec, ...piiKeys },
             sessionMinutes: SESSION_MINUTES,
             log,
             prepare: async (n, sessions) => {

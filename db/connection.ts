@@ -35,5 +35,10 @@ export function createDb(connectionString: string, pool: DbOptions = {}): Db {
   });
 }
 
-/** The API's pool: fail fast when PostgreSQL is unavailable (api/unavailable.ts maps it to 503). */
-export const API_DB_OPTIONS: DbOptions = { acquireTimeoutMs: 10_000, connectTimeoutMs: 5_000 };
+/**
+ * The API's pool: fail fast when PostgreSQL is unavailable (api/unavailable.ts maps it to 503), and 30
+ * connections per API process — with knex's default 10, 200 concurrent check-ins queued for a connection
+ * for longer than the signal itself took (docs/PERFORMANCE.md figure 3). Size PostgreSQL's
+ * max_connections for 30 per API replica (docs/SCALING.md).
+ */
+export const API_DB_OPTIONS: DbOptions = { max: 30, acquireTimeoutMs: 10_000, connectTimeoutMs: 5_000 };

@@ -13,6 +13,7 @@ import * as m006 from './migrations/006_institution_accounts';
 import * as m007 from './migrations/007_claims';
 import * as m008 from './migrations/008_training_plans';
 import * as m009 from './migrations/009_attendance_reports';
+import * as m010 from './migrations/010_principals_notify';
 
 const MIGRATIONS: Record<string, { up(k: Knex): Promise<void>; down(k: Knex): Promise<void> }> = {
   '001_core': m001,
@@ -24,6 +25,7 @@ const MIGRATIONS: Record<string, { up(k: Knex): Promise<void>; down(k: Knex): Pr
   '007_claims': m007,
   '008_training_plans': m008,
   '009_attendance_reports': m009,
+  '010_principals_notify': m010,
 };
 
 const source: Knex.MigrationSource<string> = {

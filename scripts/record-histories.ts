@@ -12,6 +12,7 @@ import { Worker, DefaultLogger, Runtime } from '@temporalio/worker';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { createActivities } from '../activities/voucher-activities';
 import { buildVoucherInput } from '../api/voucher-input';
+import { startVoucherWorkflow } from '../activities/issuance-activities';
 import { createDb } from '../db/connection';
 import { migrateLatest } from '../db/migrate';
 import { createDatabase, dropDatabase } from '../lib/postgres';
@@ -118,6 +119,23 @@ async function main() {
       await g.handle.signal(completeSignal, { assessmentPassed: true });
       await g.handle.result();
       await save('claim-directed-settled', g.handle);
+
+      // 8. Started as the API starts vouchers (search attributes at start) with changed-only upserts:
+      //    claimed, activated, trained (one check-in per publication), settled.
+      const person = await makePerson(db, testPii, { employmentDistrict: '330603' });
+      const input = await buildVoucherInput(db, { type: 'directed', issuerDistrict: '330602', personRef: person.personRef, obtainedAt: await env.currentTimeMs(), occupationCode: occ, awaitsClaim: true });
+      const k = await startVoucherWorkflow(env.client, taskQueue, input);
+      await k.executeUpdate(claimUpdate, { args: [{ channel: 'zlb' }] });
+      await k.executeUpdate(activateUpdate, { args: [{}] });
+      const cls4 = await makeClass(db, { institutionId: inst, firstStart: (await env.currentTimeMs()) + 7 * 86_400_000, occupationCode: occ, sessions: 5 });
+      await k.executeUpdate(enrolUpdate, { args: [{ classId: cls4.classId, institutionId: inst, review: { passed: true } }] });
+      for (const s of cls4.sessionIds.slice(0, 4)) {
+        await k.signal(checkInSignal, { sessionId: s, verifiedMinutes: 90, at: 0 });
+        await k.query('state'); // one workflow task per check-in, as when they are days apart
+      }
+      await k.signal(completeSignal, { assessmentPassed: true });
+      await k.result();
+      await save('sa-on-change-claim-directed-settled', k);
     });
   } finally {
     await env.teardown();

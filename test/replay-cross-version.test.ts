@@ -12,8 +12,9 @@
  *      recorded by today's code (recorded fresh here, plus today's test/histories) whose workflow input
  *      and events fall under the baseline's `rollbackSafe` predicate replay on the baseline's code, so
  *      a worker rolled back to it keeps those vouchers running. Histories that use a newer feature (for
- *      the claim step, R2.7: inputs with `awaitsClaim`, or a `patched()` marker the baseline does not
- *      know) are not promised; their result is reported, not asserted.
+ *      the claim step, R2.7: inputs with `awaitsClaim`; changed-only search-attribute upserts: inputs
+ *      with `searchAttributesOnChange`; or a `patched()` marker the baseline does not know) are not
+ *      promised; their result is reported, not asserted.
  *
  * A clean CI clone has full history. If the baseline commit is missing (a shallow clone) the test fails
  * with what to do, rather than skipping.
@@ -48,14 +49,27 @@ interface Baseline {
   rollbackSafe(h: History, b: Baseline): boolean;
 }
 
-/** Uses nothing the baseline lacks: no claim step (R2.7) in the input, no patch the baseline does not know. */
-const withoutClaimStep = (h: History, b: Baseline) => !workflowInput(h)?.awaitsClaim && patchMarkers(h).every((id) => b.knownPatches.includes(id));
+/**
+ * Uses nothing the baseline lacks: no claim step (R2.7) and no changed-only search-attribute upserts in
+ * the input, no patch the baseline does not know.
+ */
+const withoutClaimStep = (h: History, b: Baseline) => {
+  const input = workflowInput(h);
+  return !input?.awaitsClaim && !input?.searchAttributesOnChange && patchMarkers(h).every((id) => b.knownPatches.includes(id));
+};
 
 /**
  * The commits to compare with, newest first; the first is used. Add the new release here when one is
  * cut (and keep the older ones while workers of that release may still run).
  */
 const BASELINES: Baseline[] = [
+  {
+    commit: '7192fe17d338675d5ab8a725be07437c185d9a2b',
+    name: 'the release before changed-only search-attribute upserts',
+    knownPatches: [],
+    // It knows the claim step; it upserts the whole set of search attributes on every publication.
+    rollbackSafe: (h, b) => !workflowInput(h)?.searchAttributesOnChange && patchMarkers(h).every((id) => b.knownPatches.includes(id)),
+  },
   {
     commit: 'e1086c7de49e361e7719d275ea85bb122883df5d',
     name: 'the release before the voucher claim step (R2.7)',
@@ -137,6 +151,8 @@ async function recordCurrent(bundlePath: string | undefined): Promise<void> {
         const person = await makePerson(db, testPii, { employmentDistrict: '330603' });
         // Direct starts, as vouchers obtained at issue: the lifecycle both versions know.
         const input = await buildVoucherInput(db, { type, issuerDistrict: '330602', personRef: person.personRef, obtainedAt: await env.currentTimeMs(), occupationCode });
+        // As vouchers issued before the newer input flags: the part of today's code a rollback must keep running.
+        delete input.searchAttributesOnChange;
         return env.client.workflow.start('voucherWorkflow', { workflowId: voucherWorkflowId(input.voucherNo), taskQueue, args: [input] });
       };
       const save = async (name: string, h: { fetchHistory(): Promise<History> }) => {

@@ -52,6 +52,12 @@ export interface VoucherInput {
   issuedAt?: number;
   /** When the holder obtained the voucher at issue (epoch ms); set when not `awaitsClaim` (R3.1 clock). */
   obtainedAt?: number;
+  /**
+   * Upsert only the search attributes that changed (a check-in: `CheckInRate` alone; the issue: none,
+   * the start carries them). Set on every voucher started since; absent on older ones, which upsert the
+   * whole set on every publication, as their histories did.
+   */
+  searchAttributesOnChange?: boolean;
   /** The policy in force at issue, captured whole. */
   policy: PolicyParams;
 }

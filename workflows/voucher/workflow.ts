@@ -69,6 +69,13 @@ function refuse(r: { code: string; rule?: string }, detail?: string): never {
   });
 }
 
+/** Equal as search-attribute values: dates by instant, lists element by element. */
+function sameSearchValue(a: unknown, b: unknown): boolean {
+  if (a instanceof Date && b instanceof Date) return a.getTime() === b.getTime();
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => x === b[i]);
+  return a === b;
+}
+
 export async function voucherWorkflow(input: VoucherInput): Promise<VoucherSnapshot> {
   const { policy } = input;
   const zone = policy.timeZone;
@@ -123,11 +130,29 @@ export async function voucherWorkflow(input: VoucherInput): Promise<VoucherSnaps
     return pairs;
   }
 
+  /**
+   * Upserts the search attributes whose value differs from what the voucher's visibility record holds
+   * (the start's attributes plus every upsert so far, as `workflowInfo()` reflects them): a check-in
+   * sends `CheckInRate` alone, a publication that changes none sends nothing. Vouchers started without
+   * `searchAttributesOnChange` upsert the whole set on every publication, as their histories did.
+   */
+  function publishSearchAttributes(): void {
+    if (!input.searchAttributesOnChange) {
+      upsertSearchAttributes(searchAttributes());
+      return;
+    }
+    const held = workflowInfo().typedSearchAttributes;
+    // No rate before there is a class plan to measure it against.
+    const pairs = searchAttributes().filter((p) => p.key !== CheckInRateKey || s.classPlan !== undefined);
+    const changed = pairs.filter((p) => !sameSearchValue(held.get(p.key), p.value));
+    if (changed.length > 0) upsertSearchAttributes(changed);
+  }
+
   /** Publishes the current state: search attributes and the database read model. */
   async function publish(): Promise<void> {
     if (!dirty) return;
     dirty = false;
-    upsertSearchAttributes(searchAttributes());
+    publishSearchAttributes();
     await projection.projectVoucher({ ...s });
   }
 

@@ -177,8 +177,10 @@ export async function measureBulkIssuance(c: BulkContext, z: BulkSizes) {
 
     // Every row exactly one voucher; every voucher's workflow runs (its projection reaches the read model).
     const distinct = await c.db('issuance_rows').where({ list_id: listId, outcome: 'issued' }).countDistinct<{ n: string }[]>({ n: 'voucher_no' });
+    // Waits for the whole backlog (up to 30 min): the second baseline half must not run while the worker
+    // is still projecting the list's vouchers, or it would be slowed and flatter the ratio.
     let projectedMs = NaN;
-    for (let k = 0; k < 1200; k++) {
+    for (let k = 0; k < 7200; k++) {
       const n = await c.db('vouchers').whereIn('voucher_no', c.db('issuance_rows').where({ list_id: listId }).select('voucher_no')).count<{ n: string }[]>({ n: '*' });
       if (Number(n[0]!.n) === z.rows) {
         projectedMs = performance.now() - t0;

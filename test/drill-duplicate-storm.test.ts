@@ -46,7 +46,7 @@ beforeAll(async () => {
   quietDrill();
   own = await ownDatabase('dst');
   db = own.db;
-  apiDb = createDb(own.url, { max: 10, ...API_DB_OPTIONS });
+  apiDb = createDb(own.url, { ...API_DB_OPTIONS, max: 10 });
   // The server logs every Update it aborts under the storm (the client retries them): keep it quiet.
   env = await devServerEnv({ log: { format: 'json', level: 'never' } });
   const taskQueue = uniqueTaskQueue('drill-storm');

@@ -20,7 +20,7 @@ beforeAll(async () => {
   quietDrill();
   const proxied = await TcpProxy.forUrl(process.env.TEST_DATABASE_URL!);
   proxy = proxied.proxy;
-  db = createDb(proxied.url, { max: 2, ...API_DB_OPTIONS });
+  db = createDb(proxied.url, { ...API_DB_OPTIONS, max: 2 });
   app = express();
   app.use(express.json());
   app.use((req: Request, _res: Response, next: NextFunction) => {

@@ -19,6 +19,8 @@ export interface DbOptions {
   acquireTimeoutMs?: number;
   /** How long opening a connection may take (node-postgres default: no limit). */
   connectTimeoutMs?: number;
+  /** How long an idle pooled connection is kept before it is closed (tarn default 30 s). */
+  idleTimeoutMs?: number;
 }
 
 /**
@@ -30,10 +32,13 @@ export function createDb(connectionString: string, pool: DbOptions = {}): Db {
   return knex({
     client: 'pg',
     connection: pool.connectTimeoutMs ? { connectionString, connectionTimeoutMillis: pool.connectTimeoutMs } : connectionString,
-    pool: { min: pool.min ?? 0, max: pool.max ?? 10 },
+    pool: { min: pool.min ?? 0, max: pool.max ?? 10, ...(pool.idleTimeoutMs ? { idleTimeoutMillis: pool.idleTimeoutMs } : {}) },
     ...(pool.acquireTimeoutMs ? { acquireConnectionTimeout: pool.acquireTimeoutMs } : {}),
   });
 }
+
+/** Idle API connections are kept 10 minutes, so a burst after a quiet spell (classes starting) does not reconnect 30 backends at once. */
+const IDLE_MS = 10 * 60_000;
 
 /**
  * The API's pool: fail fast when PostgreSQL is unavailable (api/unavailable.ts maps it to 503), and 30
@@ -41,4 +46,4 @@ export function createDb(connectionString: string, pool: DbOptions = {}): Db {
  * for longer than the signal itself took (docs/PERFORMANCE.md figure 3). Size PostgreSQL's
  * max_connections for 30 per API replica (docs/SCALING.md).
  */
-export const API_DB_OPTIONS: DbOptions = { max: 30, acquireTimeoutMs: 10_000, connectTimeoutMs: 5_000 };
+export const API_DB_OPTIONS: DbOptions = { max: 30, acquireTimeoutMs: 10_000, connectTimeoutMs: 5_000, idleTimeoutMs: IDLE_MS };

@@ -16,7 +16,7 @@ import type { AddressInfo } from 'node:net';
 import type http from 'node:http';
 import type { Client } from '@temporalio/client';
 import pino from 'pino';
-import { createApp } from '../api/app';
+import { createApp, type ApiDeps } from '../api/app';
 import { createPrincipal } from '../api/auth';
 import { API_DB_OPTIONS, createDb, type Db } from '../db/connection';
 import type { CodecKeys } from '../lib/codec';
@@ -61,31 +61,28 @@ export interface ApiOverheadSizes {
   sessionsPerRound: number;
 }
 
-/** The API as deployed, on a loopback port: its own Temporal client and PostgreSQL pool. */
+/**
+ * The bench's API on a loopback port, as deployed but for two settings: request logs at info level go
+ * to /dev/null instead of the terminal, and the per-principal rate limit is out of reach (600/min by
+ * default would answer 429 to one institution key driving thousands of check-ins a minute; it still runs).
+ */
+export async function listenBenchApi(d: Pick<ApiDeps, 'db' | 'client' | 'pii' | 'taskQueue' | 'codecKeys' | 'principalCache'>): Promise<{ server: http.Server; port: number }> {
+  const logger = pino({ name: 'api', level: 'info', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, pino.destination({ dest: '/dev/null', sync: false }));
+  const app = createApp({ ...d, logger, validateResponses: false, rateLimitPerMinute: 1_000_000_000 });
+  const server: http.Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  server.keepAliveTimeout = 60_000;
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+/** The API in the bench's own process, on a loopback port: its own Temporal client and PostgreSQL pool. */
 export async function startApiOnLoopback(c: Pick<ApiOverheadContext, 'databaseUrl' | 'temporalAddress' | 'codecKeys' | 'pii' | 'taskQueue'>) {
   const apiDb = createDb(c.databaseUrl, API_DB_OPTIONS);
   let queries = 0;
   apiDb.on('query', () => queries++);
   const apiClient = await connectClient(c.temporalAddress, 'default', c.codecKeys);
-  // Request logs at info level as in production, written to /dev/null instead of the terminal.
-  const logger = pino({ name: 'api', level: 'info', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, pino.destination({ dest: '/dev/null', sync: false }));
-  const app = createApp({
-    db: apiDb,
-    client: apiClient,
-    pii: c.pii,
-    logger,
-    taskQueue: c.taskQueue,
-    codecKeys: c.codecKeys,
-    validateResponses: false,
-    // The per-principal limit (600/min by default) would answer 429 to one institution key driving
-    // thousands of check-ins a minute; it still runs, with a limit the bench never reaches.
-    rateLimitPerMinute: 1_000_000_000,
-  });
-  const server: http.Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  server.keepAliveTimeout = 60_000;
-  const port = (server.address() as AddressInfo).port;
+  const { server, port } = await listenBenchApi({ db: apiDb, client: apiClient, pii: c.pii, taskQueue: c.taskQueue, codecKeys: c.codecKeys });
   return {
     port,
     /** PostgreSQL queries the API has sent so far. */

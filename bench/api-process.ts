@@ -7,16 +7,12 @@
  *   ← 'queries'  → { queries: n }   PostgreSQL queries sent so far
  *   ← 'stop'                        closes everything and exits
  */
-import type { AddressInfo } from 'node:net';
-import type http from 'node:http';
-import pino from 'pino';
-import { createApp } from '../api/app';
 import { PrincipalCache } from '../api/principal-cache';
 import { API_DB_OPTIONS, createDb } from '../db/connection';
 import { parseCodecKeys } from '../lib/codec';
-import { REDACT_PATHS } from '../lib/logger';
 import { Pii } from '../lib/pii';
 import { connectClient } from '../lib/temporal-connection';
+import { listenBenchApi } from './api-overhead';
 
 export interface ApiProcessConfig {
   databaseUrl: string;
@@ -63,27 +59,9 @@ async function main(): Promise<void> {
       add('temporal signal', performance.now() - t);
     }
   };
-  // Request logs at info level as in production, written to /dev/null instead of the terminal.
-  const logger = pino({ name: 'api', level: 'info', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, pino.destination({ dest: '/dev/null', sync: false }));
   const principalCache = new PrincipalCache(db);
   await principalCache.start();
-  const app = createApp({
-    principalCache,
-    db,
-    client,
-    pii: new Pii({ personRefKey: c.personRefKey, piiKey: c.piiKey }),
-    logger,
-    taskQueue: c.taskQueue,
-    codecKeys,
-    validateResponses: false,
-    // The per-principal limit (600/min by default) would answer 429 to one institution key driving
-    // thousands of check-ins a minute; it still runs, with a limit the bench never reaches.
-    rateLimitPerMinute: 1_000_000_000,
-  });
-  const server: http.Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  server.keepAliveTimeout = 60_000;
+  const { server, port } = await listenBenchApi({ db, client, pii: new Pii({ personRefKey: c.personRefKey, piiKey: c.piiKey }), taskQueue: c.taskQueue, codecKeys, principalCache });
   process.on('message', (m: unknown) => {
     if (m === 'queries') process.send!({ queries, trace });
     if (m === 'stop') {
@@ -98,7 +76,7 @@ async function main(): Promise<void> {
     }
   });
   process.on('disconnect', () => process.exit(0));
-  process.send!({ port: (server.address() as AddressInfo).port });
+  process.send!({ port });
 }
 
 main().catch((e) => {

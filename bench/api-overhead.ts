@@ -15,6 +15,7 @@ import { fork } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import type http from 'node:http';
 import type { Client } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import pino from 'pino';
 import { createApp, type ApiDeps } from '../api/app';
 import { createPrincipal } from '../api/auth';
@@ -28,6 +29,8 @@ import { checkInSignal, stateQuery } from '../workflows/voucher/messages';
 import type { ApiProcessConfig } from './api-process';
 import { round, summary } from './lib';
 import { closedLoop, httpRequest, keepAliveAgent } from './load';
+
+const EventType = temporal.api.enums.v1.EventType;
 
 export interface InTrainingVoucher {
   voucherNo: string;
@@ -159,12 +162,24 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
   /** Requests i of a round: voucher i % V (so the 200 in flight name different vouchers), session base + ⌊i / V⌋. */
   const target = (i: number, base: number) => ({ v: vouchers[i % V]!, sessionId: vouchers[i % V]!.sessionIds[base + Math.floor(i / V)]! });
 
+  /** Wall-clock windows of every side's rounds (epoch ms), from the first request to the end of the drain: for CPU decompositions. */
+  const windows: { side: string; from: number; loopEnd: number; to: number }[] = [];
+  async function timed<T>(side: string, sessions: number, loop: () => Promise<T>): Promise<T> {
+    const from = Date.now();
+    const r = await loop();
+    const loopEnd = Date.now();
+    checkedIn += sessions;
+    await drained();
+    windows.push({ side, from, loopEnd, to: Date.now() });
+    return r;
+  }
+
   let apiRequests = 0;
   async function apiRound(sessions: number) {
     apiRequests += V * sessions;
     const base = sessionCursor;
     sessionCursor += sessions;
-    const r = await closedLoop(V * sessions, z.clients, async (i) => {
+    const r = await timed('api', sessions, () => closedLoop(V * sessions, z.clients, async (i) => {
       const { v, sessionId } = target(i, base);
       const res = await httpRequest(agent, api.port, {
         method: 'POST',
@@ -175,21 +190,17 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
       statuses[res.status] = (statuses[res.status] ?? 0) + 1;
       if (res.status !== 202) throw new Error(`HTTP ${res.status}: ${res.body.slice(0, 160)}`);
       if (!(JSON.parse(res.body) as { counted: boolean }).counted) duplicates++;
-    });
-    checkedIn += sessions;
-    await drained();
+    }));
     return r;
   }
 
   async function signalRound(sessions: number) {
     const base = sessionCursor;
     sessionCursor += sessions;
-    const r = await closedLoop(V * sessions, z.clients, async (i) => {
+    const r = await timed('signal', sessions, () => closedLoop(V * sessions, z.clients, async (i) => {
       const { v, sessionId } = target(i, base);
       await c.client.workflow.getHandle(voucherWorkflowId(v.voucherNo)).signal(checkInSignal, { sessionId, verifiedMinutes: c.sessionMinutes, at: Date.now() });
-    });
-    checkedIn += sessions;
-    await drained();
+    }));
     return r;
   }
 
@@ -197,14 +208,12 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
   async function querySignalRound(sessions: number) {
     const base = sessionCursor;
     sessionCursor += sessions;
-    const r = await closedLoop(V * sessions, z.clients, async (i) => {
+    const r = await timed('querySignal', sessions, () => closedLoop(V * sessions, z.clients, async (i) => {
       const { v, sessionId } = target(i, base);
       const h = c.client.workflow.getHandle(voucherWorkflowId(v.voucherNo));
       await h.query(stateQuery);
       await h.signal(checkInSignal, { sessionId, verifiedMinutes: c.sessionMinutes, at: Date.now() });
-    });
-    checkedIn += sessions;
-    await drained();
+    }));
     return r;
   }
 
@@ -215,15 +224,38 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
   async function readModelSignalRound(sessions: number) {
     const base = sessionCursor;
     sessionCursor += sessions;
-    const r = await closedLoop(V * sessions, z.clients, async (i) => {
+    const r = await timed('readModelSignal', sessions, () => closedLoop(V * sessions, z.clients, async (i) => {
       const { v, sessionId } = target(i, base);
       const row = await c.db('vouchers').where({ voucher_no: v.voucherNo }).first('status', 'snapshot');
       if (!row || row.status !== 'in_training') throw new Error(`read model: ${v.voucherNo} is ${row?.status}`);
       await c.client.workflow.getHandle(voucherWorkflowId(v.voucherNo)).signal(checkInSignal, { sessionId, verifiedMinutes: c.sessionMinutes, at: Date.now() });
-    });
-    checkedIn += sessions;
-    await drained();
+    }));
     return r;
+  }
+
+  /** Per side: history events per check-in of these vouchers, by type, counted in that side's windows. */
+  async function historiesByWindow(nos: string[]) {
+    const counts: Record<string, Record<string, number>> = {};
+    const signals: Record<string, number> = {};
+    for (const no of nos) {
+      const h = await c.client.workflow.getHandle(voucherWorkflowId(no)).fetchHistory();
+      for (const e of h.events ?? []) {
+        const t = Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
+        const w = windows.find((x) => t >= x.from && t <= x.to);
+        if (!w) continue;
+        const type = (EventType[e.eventType ?? 0] ?? String(e.eventType)).replace(/^EVENT_TYPE_/, '').toLowerCase();
+        const side = (counts[w.side] ??= {});
+        side[type] = (side[type] ?? 0) + 1;
+        if (type === 'workflow_execution_signaled') signals[w.side] = (signals[w.side] ?? 0) + 1;
+      }
+    }
+    return Object.fromEntries(
+      Object.entries(counts).map(([side, byType]) => {
+        const n = signals[side] || 1;
+        const total = Object.values(byType).reduce((x, y) => x + y, 0);
+        return [side, { checkIns: n, eventsPerCheckIn: round(total / n, 2), ...Object.fromEntries(Object.entries(byType).map(([k, v]) => [k, round(v / n, 2)])) }];
+      }),
+    );
   }
 
   /** Until the worker has taken and projected every check-in so far (not timed). */
@@ -278,6 +310,7 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
     // Every check-in counted exactly once: the read model holds every session's minutes.
     const expected = checkedIn * c.sessionMinutes;
     const wrong = await c.db('vouchers').whereIn('voucher_no', vouchers.map((v) => v.voucherNo)).whereNot('attended_minutes', expected).count<{ n: string }[]>({ n: '*' });
+    const historyByWindow = await historiesByWindow(vouchers.slice(0, Math.min(V, 50)).map((v) => v.voucherNo));
     const a = summary(apiLat);
     const s = summary(sigLat);
     const qs = summary(qsLat);
@@ -308,6 +341,11 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
       apiQueriesPerRequest: round((await api.queries()) / apiRequests, 2),
       apiProcess: 'own process (bench/api-process.ts), as deployed',
       apiWaits: await api.trace(),
+      windows,
+      // What the worker and server did per check-in on each side (events of a sample of the vouchers'
+      // histories, by the window their time falls in): fewer workflow tasks per check-in = more
+      // check-ins coalesced into one task.
+      historyPerCheckIn: historyByWindow,
     };
   } finally {
     agent.destroy();

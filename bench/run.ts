@@ -86,8 +86,16 @@ const PRAGMAS_SPEC = process.env.BENCH_SQLITE_PRAGMAS ?? 'journal_mode=wal,synch
 const PRAGMAS = (PRAGMAS_SPEC === 'none' ? '' : PRAGMAS_SPEC).split(',').map((s) => s.trim()).filter(Boolean);
 const ONLY = new Set((process.env.BENCH_ONLY || 'efficiency,scaling,cold,memory,settlement,api,bulk,costs').split(',').map((s) => s.trim()));
 
-/** Identical for the real and the skeleton worker in every phase (only the cache size varies, in phase 5). */
-const WORKER_OPTIONS: Partial<WorkerOptions> = {};
+/**
+ * Identical for the real and the skeleton worker in every phase (only the cache size varies, in phase 5).
+ * `BENCH_WORKER_OPTIONS`: JSON of worker options to try (e.g. `{"maxConcurrentWorkflowTaskPolls":4}`).
+ */
+const WORKER_OPTIONS: Partial<WorkerOptions> = JSON.parse(process.env.BENCH_WORKER_OPTIONS || '{}') as Partial<WorkerOptions>;
+/**
+ * Dev server dynamic config, `BENCH_DYNAMIC_CONFIG` as `key=value,key=value` (values as the CLI's
+ * `--dynamic-config-value` takes them, JSON: numbers, `true`, `"text"`); none by default.
+ */
+const DYNAMIC_CONFIG = (process.env.BENCH_DYNAMIC_CONFIG ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 
 const ISSUER = '330604';
 const SESSION_MINUTES = 90;
@@ -140,13 +148,13 @@ async function main(): Promise<void> {
   const codecKeys = parseCodecKeys(codecKeySpec);
   const converter = dataConverter(codecKeys);
   const temporalDb = STORE === 'memory' ? undefined : path.join(tmp, 'temporal.sqlite');
-  log(`starting the Temporal dev server (SQLite ${temporalDb ? `at ${temporalDb}` : 'in memory'}; pragmas: ${PRAGMAS.join(', ') || 'none'})`);
+  log(`starting the Temporal dev server (SQLite ${temporalDb ? `at ${temporalDb}` : 'in memory'}; pragmas: ${PRAGMAS.join(', ') || 'none'}; dynamic config: ${DYNAMIC_CONFIG.join(', ') || 'none'})`);
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
       executable: executableFor(bins.cli),
       searchAttributes: ALL_SEARCH_ATTRIBUTE_KEYS,
       ...(temporalDb ? { dbFilename: temporalDb } : {}),
-      extraArgs: PRAGMAS.flatMap((p) => ['--sqlite-pragma', p]),
+      extraArgs: [...PRAGMAS.flatMap((p) => ['--sqlite-pragma', p]), ...DYNAMIC_CONFIG.flatMap((d) => ['--dynamic-config-value', d])],
     },
     client: { dataConverter: converter },
   });
@@ -577,7 +585,7 @@ async function main(): Promise<void> {
   }
 
   const finishedAt = new Date();
-  const meta = { machine, sizes: SIZES, temporalStore: STORE, sqlitePragmas: PRAGMAS, workerOptions: WORKER_OPTIONS, command: 'npm run bench', startedAt: startedAt.toISOString(), seconds: round((finishedAt.getTime() - startedAt.getTime()) / 1000, 1) };
+  const meta = { machine, sizes: SIZES, temporalStore: STORE, sqlitePragmas: PRAGMAS, dynamicConfig: DYNAMIC_CONFIG, workerOptions: WORKER_OPTIONS, command: 'npm run bench', startedAt: startedAt.toISOString(), seconds: round((finishedAt.getTime() - startedAt.getTime()) / 1000, 1) };
   mkdirSync(RESULTS, { recursive: true });
   for (const [name, f] of Object.entries(figures)) {
     writeFileSync(path.join(RESULTS, `${kebab(name)}.json`), JSON.stringify({ ...meta, result: f }, null, 2) + '\n');

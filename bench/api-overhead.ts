@@ -15,7 +15,6 @@ import { fork } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import type http from 'node:http';
 import type { Client } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
 import pino from 'pino';
 import { createApp, type ApiDeps } from '../api/app';
 import { createPrincipal } from '../api/auth';
@@ -27,10 +26,8 @@ import { connectClient } from '../lib/temporal-connection';
 import { voucherWorkflowId } from '../workflows/voucher/contract';
 import { checkInSignal, stateQuery } from '../workflows/voucher/messages';
 import type { ApiProcessConfig } from './api-process';
-import { round, summary } from './lib';
+import { eventTypeName, round, summary } from './lib';
 import { closedLoop, httpRequest, keepAliveAgent } from './load';
-
-const EventType = temporal.api.enums.v1.EventType;
 
 export interface InTrainingVoucher {
   voucherNo: string;
@@ -243,7 +240,7 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
         const t = Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
         const w = windows.find((x) => t >= x.from && t <= x.to);
         if (!w) continue;
-        const type = (EventType[e.eventType ?? 0] ?? String(e.eventType)).replace(/^EVENT_TYPE_/, '').toLowerCase();
+        const type = eventTypeName(e.eventType);
         const side = (counts[w.side] ??= {});
         side[type] = (side[type] ?? 0) + 1;
         if (type === 'workflow_execution_signaled') signals[w.side] = (signals[w.side] ?? 0) + 1;

@@ -1,5 +1,6 @@
 /** Small helpers of the benchmark: timing, percentiles, a bounded pool, COPY TO STDOUT through pg. */
 import type { Client } from 'pg';
+import { temporal } from '@temporalio/proto';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
@@ -99,4 +100,9 @@ export function copyOut(client: Client, sql: string, sink: (chunk: Buffer) => vo
     };
     client.query(submittable as never);
   });
+}
+
+/** A history event's type as a short name: `EVENT_TYPE_WORKFLOW_TASK_COMPLETED` → `workflow_task_completed`. */
+export function eventTypeName(t: number | null | undefined): string {
+  return (temporal.api.enums.v1.EventType[t ?? 0] ?? String(t)).replace(/^EVENT_TYPE_/, '').toLowerCase();
 }

@@ -8,7 +8,7 @@ import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { Db } from '../db/connection';
 import { checkInSignal, completeSignal } from '../workflows/voucher/messages';
-import { round } from './lib';
+import { eventTypeName, round } from './lib';
 
 export interface CostsContext {
   db: Db;
@@ -22,8 +22,6 @@ export interface CostsContext {
   sessionMinutes: number;
 }
 
-const EventType = temporal.api.enums.v1.EventType;
-const name = (t: number | null | undefined) => (EventType[t ?? 0] ?? String(t)).replace(/^EVENT_TYPE_/, '').toLowerCase();
 
 /**
  * Check-ins as they really arrive — a day apart, each taken by the workflow before the next — instead
@@ -79,7 +77,7 @@ async function measure(c: CostsContext, n: number, mode: string, run: () => Prom
     }
     const h = await c.client.workflow.getHandle(id).fetchHistory();
     const byType: Record<string, number> = {};
-    for (const e of h.events ?? []) byType[name(e.eventType)] = (byType[name(e.eventType)] ?? 0) + 1;
+    for (const e of h.events ?? []) byType[eventTypeName(e.eventType)] = (byType[eventTypeName(e.eventType)] ?? 0) + 1;
     const bytes = temporal.api.history.v1.History.encode(temporal.api.history.v1.History.fromObject(h)).finish().length;
     per.push({ events: h.events?.length ?? 0, bytes, queries: queries - pollQueries, byType });
   }

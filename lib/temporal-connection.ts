@@ -1,5 +1,5 @@
 /** Connections to Temporal for the API (client) and the worker (native), with the same address rules. */
-import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor, type ConnectionOptions } from '@temporalio/client';
+import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { dataConverter, type CodecKeys } from './codec';
 import { requestIdClientInterceptor } from './request-id';
@@ -15,12 +15,8 @@ import { requestIdClientInterceptor } from './request-id';
  */
 export const API_GRPC_ATTEMPTS = 6;
 
-export function apiConnectionOptions(address: string): ConnectionOptions {
-  return { address, interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: API_GRPC_ATTEMPTS }))] };
-}
-
 export async function connectClient(address: string, namespace: string, codecKeys: CodecKeys): Promise<Client> {
-  const connection = await Connection.connect(apiConnectionOptions(address));
+  const connection = await Connection.connect({ address, interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: API_GRPC_ATTEMPTS }))] });
   return new Client({ connection, namespace, dataConverter: dataConverter(codecKeys), interceptors: { workflow: [requestIdClientInterceptor] } });
 }
 

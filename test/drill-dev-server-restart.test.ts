@@ -21,13 +21,13 @@ import { createLogger } from '../lib/logger';
 import { buildVoucherInput } from '../api/voucher-input';
 import type { Db } from '../db/connection';
 import { requestIdActivityInterceptor } from '../lib/request-id';
-import { apiConnectionOptions } from '../lib/temporal-connection';
+import { connectClient } from '../lib/temporal-connection';
 import { voucherWorkflowId, type VoucherSnapshot } from '../workflows/voucher/contract';
 import { activateUpdate, checkInSignal, completeSignal, enrolUpdate, stateQuery } from '../workflows/voucher/messages';
 import type { voucherWorkflow } from '../workflows/voucher/workflow';
 import { bearer, keyFor } from './helpers/api';
 import { DevServer, fixedFreePort, ledgerOf, outcome, ownDatabase, quietDrill, until } from './helpers/drill';
-import { testDataConverter, testPii, uniqueTaskQueue } from './helpers/env';
+import { testCodecKeys, testDataConverter, testPii, uniqueTaskQueue } from './helpers/env';
 import { makeCatalogueEntry, makeClass, makeInstitution, makePerson, uniqueOccupation, type ClassFixture } from './helpers/fixtures';
 
 const ISSUER = '330604';
@@ -49,7 +49,7 @@ let occupationCode: string;
 let cls: ClassFixture;
 let controlCls: ClassFixture;
 let app: Express;
-let apiConnection: Connection;
+let apiClient: Client;
 
 beforeAll(async () => {
   quietDrill();
@@ -74,9 +74,9 @@ beforeAll(async () => {
     interceptors: { activity: [requestIdActivityInterceptor] },
   });
   running = worker.run();
-  // The API has a connection of its own, as deployed (lib/temporal-connection.ts: its retry budget).
-  apiConnection = await Connection.connect(apiConnectionOptions(server.address));
-  app = createApp({ db, client: new Client({ connection: apiConnection, dataConverter: testDataConverter }), pii: testPii, logger: createLogger('silent'), taskQueue, rateLimitPerMinute: 100_000 });
+  // The API has a client of its own, built as api/main.ts builds it (lib/temporal-connection.ts: its retry budget).
+  apiClient = await connectClient(server.address, 'default', testCodecKeys);
+  app = createApp({ db, client: apiClient, pii: testPii, logger: createLogger('silent'), taskQueue, rateLimitPerMinute: 100_000 });
   occupationCode = uniqueOccupation();
   const institutionId = await makeInstitution(db);
   cls = await makeClass(db, { institutionId, firstStart: Date.now() + 3 * 86_400_000, occupationCode, sessions: SESSIONS, minutes: MINUTES });
@@ -89,7 +89,7 @@ afterAll(async () => {
   await running?.catch(() => undefined);
   await native?.close().catch(() => undefined);
   await connection?.close().catch(() => undefined);
-  await apiConnection?.close().catch(() => undefined);
+  await apiClient?.connection.close().catch(() => undefined);
   await server?.stop('SIGTERM');
   if (tmp) rmSync(tmp, { recursive: true, force: true });
   await own?.drop();

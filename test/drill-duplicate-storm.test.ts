@@ -10,7 +10,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createAllActivities } from '../activities';
@@ -18,13 +18,13 @@ import { createApp } from '../api/app';
 import { API_DB_OPTIONS, createDb, type Db } from '../db/connection';
 import { createLogger } from '../lib/logger';
 import { requestIdActivityInterceptor } from '../lib/request-id';
-import { apiConnectionOptions } from '../lib/temporal-connection';
+import { connectClient } from '../lib/temporal-connection';
 import { voucherWorkflowId } from '../workflows/voucher/contract';
 import { stateQuery } from '../workflows/voucher/messages';
 import { POLICY_VERSIONS } from '../policy/policy';
 import { keyFor } from './helpers/api';
 import { ownDatabase, quietDrill, until } from './helpers/drill';
-import { devServerEnv, testDataConverter, testPii, uniqueTaskQueue } from './helpers/env';
+import { devServerEnv, testCodecKeys, testDataConverter, testPii, uniqueTaskQueue } from './helpers/env';
 import { makeClass, makeInstitution, makePerson, type ClassFixture, type PersonFixture } from './helpers/fixtures';
 
 const STORM = 1_000;
@@ -34,7 +34,7 @@ let own: Awaited<ReturnType<typeof ownDatabase>>;
 let db: Db;
 let apiDb: Db;
 let env: TestWorkflowEnvironment;
-let apiConnection: Connection;
+let apiClient: Client;
 let worker: Worker;
 let running: Promise<void>;
 let server: http.Server;
@@ -66,10 +66,10 @@ beforeAll(async () => {
   const logger = createLogger('error');
   logger.error = ((o: { err?: unknown }) => void unhandled.push(String((o?.err as Error)?.stack ?? o).slice(0, 600))) as never;
   logger.warn = ((o: { err?: unknown }) => void unhandled.push(`warn: ${String((o?.err as Error)?.message)} / cause: ${String(((o?.err as Error)?.cause as Error)?.message)} code ${String(((o?.err as Error)?.cause as { code?: number })?.code)}`.slice(0, 600))) as never;
-  // The API's own connection, as deployed: its shorter retry budget (lib/temporal-connection.ts) must
-  // still carry the storm without a 5xx.
-  apiConnection = await Connection.connect(apiConnectionOptions(env.address));
-  const app = createApp({ db: apiDb, client: new Client({ connection: apiConnection, dataConverter: testDataConverter }), pii: testPii, logger, taskQueue, rateLimitPerMinute: 1_000_000 });
+  // The API's own client, built as api/main.ts builds it: its shorter retry budget
+  // (lib/temporal-connection.ts) must still carry the storm without a 5xx.
+  apiClient = await connectClient(env.address, 'default', testCodecKeys);
+  const app = createApp({ db: apiDb, client: apiClient, pii: testPii, logger, taskQueue, rateLimitPerMinute: 1_000_000 });
   server = app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -84,7 +84,7 @@ afterAll(async () => {
   await new Promise((r) => (server ? server.close(r) : r(undefined)));
   if (worker?.getState() === 'RUNNING') worker.shutdown();
   await running?.catch(() => undefined);
-  await apiConnection?.close().catch(() => undefined);
+  await apiClient?.connection.close().catch(() => undefined);
   await env?.teardown();
   await apiDb?.destroy();
   await own?.drop();

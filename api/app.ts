@@ -29,7 +29,7 @@ import { auditLog, createMetrics, perPrincipalLimit, readiness, requestLogs, sec
 import { asyncRoute, hasNul, parse, type ApiDeps } from './http';
 import { Problem, sendProblem } from './problem';
 import { RETRY_AFTER_SECONDS, unavailableProblem } from './unavailable';
-import { exclusive } from './single-flight';
+import { exclusive, freshReads } from './single-flight';
 import { refusalFrom } from './refusal';
 import { view } from './voucher-view';
 import { issuanceRoutes } from './routes/issuance';
@@ -122,13 +122,16 @@ export function createApp(deps: ApiDeps) {
   v1.use(trainingRoutes(deps));
   v1.use(settlementRoutes(deps));
 
-  /** Storm protection (api/single-flight.ts): one Update per voucher at a time in this process. */
+  /** Storm protection (api/single-flight.ts): one Update per voucher at a time in this process, and
+   * concurrent reads of one voucher sharing a query that started after they arrived. */
   const oneAtATime = exclusive();
+  const sharedRead = freshReads();
 
   async function snapshot(voucherNo: string): Promise<VoucherSnapshot> {
     if (!VOUCHER_NO_PATTERN.test(voucherNo)) throw new Problem(404, 'VOUCHER_NOT_FOUND');
     try {
-      return await client.workflow.getHandle(voucherWorkflowId(voucherNo)).query(stateQuery);
+      // Each caller its own copy of a shared answer.
+      return structuredClone(await sharedRead(voucherNo, () => client.workflow.getHandle(voucherWorkflowId(voucherNo)).query(stateQuery)));
     } catch (e) {
       if (e instanceof WorkflowNotFoundError) throw new Problem(404, 'VOUCHER_NOT_FOUND');
       throw e;

@@ -1,4 +1,5 @@
 /** API process entry point (`npx tsx api/main.ts`): needs DATABASE_URL and TEMPORAL_ADDRESS. */
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { API_DB_OPTIONS, createDb } from '../db/connection';
 import { loadConfig } from '../lib/config';
 import { createLogger } from '../lib/logger';
@@ -22,7 +23,10 @@ export interface ApiOptions {
 export async function startApi(opts: ApiOptions) {
   const logger = createLogger(undefined, 'api');
   const db = createDb(opts.databaseUrl, API_DB_OPTIONS);
-  const client = await connectClient(opts.temporalAddress, opts.namespace, opts.codecKeys);
+  const client = await connectClient(opts.temporalAddress, opts.namespace, opts.codecKeys, {
+    opened: () => logger.warn({ event: 'temporal_unreachable' }, 'Temporal is unreachable: workflow calls answer 503 at once until it answers again'),
+    closed: (openMs) => logger.info({ event: 'temporal_reachable', openMs }, 'Temporal answers again'),
+  });
   // Known API keys skip the database lookup; revocations reach the cache by LISTEN/NOTIFY at once.
   const principalCache = new PrincipalCache(db, logger);
   await principalCache.start();
@@ -45,6 +49,11 @@ if (require.main === module) {
     console.error('DATABASE_URL and TEMPORAL_ADDRESS must be set (or use `npm start`)');
     process.exit(2);
   }
+  // The client's native connection logs through the SDK runtime: warnings and errors into the API's JSON log.
+  const runtimeLog = createLogger(undefined, 'temporal-client');
+  Runtime.install({
+    logger: new DefaultLogger('WARN', (e) => (e.level === 'ERROR' ? runtimeLog.error(e.meta ?? {}, e.message) : runtimeLog.warn(e.meta ?? {}, e.message))),
+  });
   startApi({
     databaseUrl: c.databaseUrl,
     temporalAddress: c.temporalAddress,

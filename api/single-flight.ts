@@ -8,8 +8,11 @@
  * once, exactly as the workflow refuses a second Update while one runs (409 ACTION_IN_PROGRESS). The
  * workflow stays the authority: across API processes its own validators decide.
  *
- * (Reads are deliberately not shared: a shared in-flight query could hand a caller a state from
- * before its own write had finished.)
+ * freshReads(): concurrent reads of one key share a query, but never one that started before the caller
+ * arrived — a query already in flight may predate the caller's own last write, so latecomers wait for
+ * the next one, which starts when the running one ends and is shared by everyone who arrived meanwhile.
+ * Every caller gets a state at least as new as its arrival; a thousand reads at once cost two queries,
+ * not a thousand (which would overflow the server's per-workflow query buffer: RESOURCE_EXHAUSTED).
  */
 import { Problem } from './problem';
 
@@ -23,5 +26,43 @@ export function exclusive(): <T>(key: string, fn: () => Promise<T>) => Promise<T
     } finally {
       busy.delete(key);
     }
+  };
+}
+
+export function freshReads(): <T>(key: string, fn: () => Promise<T>) => Promise<T> {
+  interface Next {
+    fn: () => Promise<unknown>;
+    promise: Promise<unknown>;
+    resolve: (v: unknown) => void;
+    reject: (e: unknown) => void;
+  }
+  /** Per key: a read in flight (the entry exists) and the one that waits for it (shared by latecomers). */
+  const slots = new Map<string, { next?: Next }>();
+  const run = (key: string, fn: () => Promise<unknown>): Promise<unknown> => {
+    const slot = slots.get(key) ?? {};
+    slots.set(key, slot);
+    const p = fn();
+    const settled = () => {
+      const next = slot.next;
+      if (!next) {
+        slots.delete(key);
+        return;
+      }
+      slot.next = undefined;
+      run(key, next.fn).then(next.resolve, next.reject);
+    };
+    p.then(settled, settled);
+    return p;
+  };
+  return <T>(key: string, fn: () => Promise<T>): Promise<T> => {
+    const slot = slots.get(key);
+    if (!slot) return run(key, fn) as Promise<T>;
+    if (!slot.next) {
+      let resolve!: (v: unknown) => void;
+      let reject!: (e: unknown) => void;
+      const promise = new Promise<unknown>((res, rej) => ((resolve = res), (reject = rej)));
+      slot.next = { fn, promise, resolve, reject };
+    }
+    return slot.next.promise as Promise<T>;
   };
 }

@@ -16,8 +16,12 @@ const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '
 const PG_CODES = new Set(['57P01', '57P02', '57P03', '53300']);
 /** node-postgres' messages for a connection that died under it (no code attached). */
 const PG_MESSAGES = /Connection terminated|connection error|Connection ended unexpectedly|timeout expired|Client was closed and is not queryable|Timeout acquiring a connection/i;
-/** gRPC status codes: UNAVAILABLE (14), DEADLINE_EXCEEDED (4). */
-const GRPC_UNAVAILABLE = new Set([14, 4]);
+/**
+ * gRPC status codes: UNAVAILABLE (14), DEADLINE_EXCEEDED (4), and RESOURCE_EXHAUSTED (8) — the server
+ * shedding load (rate limits, a workflow's query buffer full) after the client's own retries: busy, so
+ * come back later, not an internal error.
+ */
+const GRPC_UNAVAILABLE = new Set([14, 4, 8]);
 
 function databaseDown(e: { name?: unknown; code?: unknown; message?: unknown }): boolean {
   if (e.name === 'KnexTimeoutError') return true;

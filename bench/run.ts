@@ -34,7 +34,7 @@ import { Pii } from '../lib/pii';
 import { createDatabase, dropDatabase, freePort, startEmbeddedPostgres, type RunningPostgres } from '../lib/postgres';
 import { executableFor, provisionTemporal } from '../lib/temporal-binaries';
 import { bundleWorkflowsTo } from '../scripts/bundle-workflows';
-import { createVoucherWorker } from '../workers/voucher-worker';
+import { createVoucherWorker, DEFAULT_WORKER_TUNING } from '../workers/voucher-worker';
 import { VoucherStatus, type VoucherInput } from '../workflows/voucher/contract';
 import { activateUpdate, checkInSignal, completeSignal, enrolUpdate } from '../workflows/voucher/messages';
 import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../workflows/voucher/search-attributes';
@@ -87,10 +87,11 @@ const PRAGMAS = (PRAGMAS_SPEC === 'none' ? '' : PRAGMAS_SPEC).split(',').map((s)
 const ONLY = new Set((process.env.BENCH_ONLY || 'efficiency,scaling,cold,memory,settlement,api,bulk,costs').split(',').map((s) => s.trim()));
 
 /**
- * Identical for the real and the skeleton worker in every phase (only the cache size varies, in phase 5).
- * `BENCH_WORKER_OPTIONS`: JSON of worker options to try (e.g. `{"maxConcurrentWorkflowTaskPolls":4}`).
+ * Identical for the real and the skeleton worker (and figure 6's baseline worker) in every phase (only
+ * the cache size varies, in phase 5): the production worker's own settings (DEFAULT_WORKER_TUNING),
+ * then `BENCH_WORKER_OPTIONS`, JSON of worker options to try (e.g. `{"maxConcurrentWorkflowTaskExecutions":10}`).
  */
-const WORKER_OPTIONS: Partial<WorkerOptions> = JSON.parse(process.env.BENCH_WORKER_OPTIONS || '{}') as Partial<WorkerOptions>;
+const WORKER_OPTIONS: Partial<WorkerOptions> = { ...DEFAULT_WORKER_TUNING, ...(JSON.parse(process.env.BENCH_WORKER_OPTIONS || '{}') as Partial<WorkerOptions>) };
 /**
  * Dev server dynamic config, `BENCH_DYNAMIC_CONFIG` as `key=value,key=value` (values as the CLI's
  * `--dynamic-config-value` takes them, JSON: numbers, `true`, `"text"`); none by default.
@@ -384,7 +385,7 @@ async function main(): Promise<void> {
       await real.stop();
       const coldTq = tq('cold');
       log(`cold cache: ${n} lifecycles with maxCachedWorkflows=${SIZES.coldCache}`);
-      const cold = await realWorker(coldTq, { maxCachedWorkflows: SIZES.coldCache });
+      const cold = await realWorker(coldTq, { maxCachedWorkflows: SIZES.coldCache, maxConcurrentWorkflowTaskExecutions: Math.min(SIZES.coldCache, DEFAULT_WORKER_TUNING.maxConcurrentWorkflowTaskExecutions) });
       const c = await runReal(coldTq, n, SIZES.checkIns);
       await cold.stop();
       log(`cold cache: ${n} lifecycles with the default cache, fresh worker`);

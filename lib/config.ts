@@ -16,6 +16,8 @@ export interface Config {
   temporalUiOrigin: string;
   /** Where the worker's SDK runtime serves Prometheus metrics (task latencies, slots, sticky cache). */
   workerMetricsAddress: string;
+  /** Workflow tasks one worker process runs at once (workers/voucher-worker.ts: DEFAULT_WORKER_TUNING). */
+  workerMaxConcurrentWorkflowTasks?: number;
 }
 
 /** Development-only keys; `npm start` replaces them with keys generated under `.data/` on first run. */
@@ -34,5 +36,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     codecKeyId: env.TEMPORAL_CODEC_KEY_ID || undefined,
     temporalUiOrigin: env.TEMPORAL_UI_ORIGIN || 'http://127.0.0.1:8233',
     workerMetricsAddress: env.WORKER_METRICS_ADDRESS || '127.0.0.1:9464',
+    workerMaxConcurrentWorkflowTasks: env.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS ? Number(env.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS) : undefined,
   };
 }

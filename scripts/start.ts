@@ -123,7 +123,7 @@ async function main() {
   await db.destroy();
 
   installWorkerRuntime(config.workerMetricsAddress);
-  const worker = await startWorker({ databaseUrl, temporalAddress: address, namespace: config.temporalNamespace, codecKeys, pii });
+  const worker = await startWorker({ databaseUrl, temporalAddress: address, namespace: config.temporalNamespace, codecKeys, pii, maxConcurrentWorkflowTasks: config.workerMaxConcurrentWorkflowTasks });
   stops.push(() => worker.stop());
   const api = await startApi({
     databaseUrl,

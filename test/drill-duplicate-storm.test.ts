@@ -71,6 +71,9 @@ beforeAll(async () => {
   apiClient = await connectClient(env.address, 'default', testCodecKeys);
   const app = createApp({ db: apiDb, client: apiClient, pii: testPii, logger, taskQueue, rateLimitPerMinute: 1_000_000 });
   server = app.listen(0, '127.0.0.1');
+  // Longer than any pause between the drill's steps: otherwise the server may close a kept-alive socket
+  // (Node's default: after 5 s idle) just as the agent reuses it, and the request fails with ECONNRESET.
+  server.keepAliveTimeout = 60_000;
   await new Promise((r) => server.once('listening', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   hr = await keyFor(db, 'hr', { district: DISTRICT });

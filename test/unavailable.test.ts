@@ -26,6 +26,7 @@ test.each([
 test.each([
   ['UNAVAILABLE (14)', 14],
   ['DEADLINE_EXCEEDED (4)', 4],
+  ['RESOURCE_EXHAUSTED (8)', 8],
 ])('Temporal %s → 503 TEMPORAL_UNAVAILABLE', (_name, code) => {
   const err = new ServiceError('Failed to query workflow', { cause: withCode('14 UNAVAILABLE: No connection established', code) });
   expect(unavailableProblem(err)).toMatchObject({ status: 503, code: 'TEMPORAL_UNAVAILABLE' });

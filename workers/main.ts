@@ -15,10 +15,10 @@ export function installWorkerRuntime(bindAddress: string): void {
   });
 }
 
-export async function startWorker(opts: { databaseUrl: string; temporalAddress: string; namespace: string; codecKeys: CodecKeys; pii: Pii; workflowBundlePath?: string }) {
+export async function startWorker(opts: { databaseUrl: string; temporalAddress: string; namespace: string; codecKeys: CodecKeys; pii: Pii; workflowBundlePath?: string; maxConcurrentWorkflowTasks?: number }) {
   const db = createDb(opts.databaseUrl);
   const connection = await connectNative(opts.temporalAddress);
-  const worker = await createVoucherWorker({ connection, namespace: opts.namespace, db, codecKeys: opts.codecKeys, workflowBundlePath: opts.workflowBundlePath, activityDeps: { pii: opts.pii } });
+  const worker = await createVoucherWorker({ connection, namespace: opts.namespace, db, codecKeys: opts.codecKeys, workflowBundlePath: opts.workflowBundlePath, activityDeps: { pii: opts.pii }, options: opts.maxConcurrentWorkflowTasks ? { maxConcurrentWorkflowTaskExecutions: opts.maxConcurrentWorkflowTasks } : undefined });
   const running = worker.run();
   return {
     worker,
@@ -41,7 +41,7 @@ if (require.main === module) {
   }
   installWorkerRuntime(c.workerMetricsAddress);
   // The SDK's worker shuts down gracefully on SIGINT/SIGTERM by itself.
-  startWorker({ databaseUrl: c.databaseUrl, temporalAddress: c.temporalAddress, namespace: c.temporalNamespace, codecKeys: parseCodecKeys(c.codecKeys, c.codecKeyId), pii: new Pii(c) }).then(async (w) => {
+  startWorker({ databaseUrl: c.databaseUrl, temporalAddress: c.temporalAddress, namespace: c.temporalNamespace, codecKeys: parseCodecKeys(c.codecKeys, c.codecKeyId), pii: new Pii(c), maxConcurrentWorkflowTasks: c.workerMaxConcurrentWorkflowTasks }).then(async (w) => {
     await w.running;
     process.exit(0);
   });

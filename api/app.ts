@@ -130,8 +130,8 @@ export function createApp(deps: ApiDeps) {
   async function snapshot(voucherNo: string): Promise<VoucherSnapshot> {
     if (!VOUCHER_NO_PATTERN.test(voucherNo)) throw new Problem(404, 'VOUCHER_NOT_FOUND');
     try {
-      // Each caller its own copy of a shared answer.
-      return structuredClone(await sharedRead(voucherNo, () => client.workflow.getHandle(voucherWorkflowId(voucherNo)).query(stateQuery)));
+      // A shared answer: every caller only reads it (views are built as new objects).
+      return await sharedRead(voucherNo, () => client.workflow.getHandle(voucherWorkflowId(voucherNo)).query(stateQuery));
     } catch (e) {
       if (e instanceof WorkflowNotFoundError) throw new Problem(404, 'VOUCHER_NOT_FOUND');
       throw e;

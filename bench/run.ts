@@ -385,7 +385,7 @@ async function main(): Promise<void> {
       await real.stop();
       const coldTq = tq('cold');
       log(`cold cache: ${n} lifecycles with maxCachedWorkflows=${SIZES.coldCache}`);
-      const cold = await realWorker(coldTq, { maxCachedWorkflows: SIZES.coldCache, maxConcurrentWorkflowTaskExecutions: Math.min(SIZES.coldCache, DEFAULT_WORKER_TUNING.maxConcurrentWorkflowTaskExecutions) });
+      const cold = await realWorker(coldTq, { maxCachedWorkflows: SIZES.coldCache, maxConcurrentWorkflowTaskExecutions: Math.min(SIZES.coldCache, WORKER_OPTIONS.maxConcurrentWorkflowTaskExecutions ?? Infinity) });
       const c = await runReal(coldTq, n, SIZES.checkIns);
       await cold.stop();
       log(`cold cache: ${n} lifecycles with the default cache, fresh worker`);

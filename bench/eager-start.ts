@@ -10,21 +10,25 @@
  * alternate eager and plain starts on a fresh worker and task queue; each round records starts/s and
  * how many starts the server took eagerly. Results: bench/results/eager-start/results.json.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { executableFor, provisionTemporal } from '../lib/temporal-binaries';
-import { pool, round } from './lib';
+import { envInt, pool, round } from './lib';
 
-const SLOTS = (process.env.BENCH_EAGER_SLOTS ?? '40,5').split(',').map(Number);
-const STARTS = Number(process.env.BENCH_EAGER_STARTS ?? 3000);
-const ROUNDS = Number(process.env.BENCH_EAGER_ROUNDS ?? 4);
+const SLOTS = (process.env.BENCH_EAGER_SLOTS || '40,5').split(',').map((x) => {
+  const n = Number(x);
+  if (!Number.isInteger(n) || n < 1) throw new Error('BENCH_EAGER_SLOTS must be a comma list of positive integers');
+  return n;
+});
+const STARTS = envInt('BENCH_EAGER_STARTS', 3000);
+const ROUNDS = envInt('BENCH_EAGER_ROUNDS', 4);
 const CONCURRENCY = 32;
 
 async function main(): Promise<void> {
-  const bins = await provisionTemporal();
+  const bins = provisionTemporal();
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const tmp = mkdtempSync(path.join(tmpdir(), 'eager-start-'));
   const env = await TestWorkflowEnvironment.createLocal({
@@ -61,6 +65,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await env.teardown();
+    rmSync(tmp, { recursive: true, force: true });
   }
   const out = path.join(__dirname, 'results', 'eager-start');
   mkdirSync(out, { recursive: true });

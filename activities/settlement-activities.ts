@@ -164,7 +164,7 @@ function dateString(d: Date | string): string {
 
 export interface PrepareResult {
   date: string;
-  /** Every batch of the date (new and found), in order. */
+  /** Every batch of the date (new and found; of the district, for a district's run), in order. */
   batchIds: string[];
   created: string[];
 }
@@ -175,19 +175,30 @@ export interface PrepareResult {
  * name and account as registered now, amount and voucher number, in approval order (created_at, id).
  * A batch that exists for the date is found, never redone; rows approved after it wait for the next
  * day's batch. Payees without a registered account wait too. Clawed-back rows are never batched.
+ * With `district`, only that paying district's rows are gathered and only its batches returned (a
+ * district finance bureau's run); the other districts' rows stay for their own or the city-wide run.
  *
  * One transaction under an advisory lock; per batch a fixed number of statements whatever its size:
  * the lines are inserted by one INSERT … SELECT (rows locked FOR UPDATE), the ledger rows marked by
  * one UPDATE … FROM, and the header's total and count taken from the lines themselves, so the total of
  * a batch is the sum of its lines by construction. A crash anywhere rolls the whole run back.
  */
-export async function prepareBatches(db: Knex, pii: Pii, date: string, onBatch?: (batchId: string) => void): Promise<PrepareResult> {
+export async function prepareBatches(
+  db: Knex,
+  pii: Pii,
+  date: string,
+  onBatch?: (batchId: string) => void,
+  district?: string,
+): Promise<PrepareResult> {
   return db.transaction(async (trx) => {
     await trx.raw('select pg_advisory_xact_lock(hashtext(?))', ['settlement-batches']);
     const groups = await trx('disbursements as d')
       .leftJoin('clawbacks as c', 'c.disbursement_id', 'd.id')
       .where('d.status', 'approved')
       .whereNull('c.id')
+      .modify((q) => {
+        if (district) q.where('d.payer_district', district);
+      })
       .distinct('d.payer_district', 'd.funding_source', 'd.payment_route')
       .orderBy(['d.payer_district', 'd.funding_source']);
     const created: string[] = [];
@@ -245,7 +256,13 @@ export async function prepareBatches(db: Knex, pii: Pii, date: string, onBatch?:
       created.push(id);
       onBatch?.(id);
     }
-    const all = await trx('settlement_batches').where({ batch_date: date }).orderBy('id').pluck('id');
+    const all = await trx('settlement_batches')
+      .where({ batch_date: date })
+      .modify((q) => {
+        if (district) q.where('district', district);
+      })
+      .orderBy('id')
+      .pluck('id');
     return { date, batchIds: all, created };
   });
 }
@@ -289,8 +306,8 @@ export function createSettlementActivities(deps: ActivityDeps) {
       const policy = await policyInForceFromDb(db, i.at ?? clock());
       return localDate(i.at, policy.timeZone);
     },
-    async settlementPrepareBatches(i: { date: string }): Promise<PrepareResult> {
-      return withHeartbeats((beat) => prepareBatches(db, keys(), i.date, beat));
+    async settlementPrepareBatches(i: { date: string; district?: string }): Promise<PrepareResult> {
+      return withHeartbeats((beat) => prepareBatches(db, keys(), i.date, beat, i.district));
     },
     async settlementRenderBatchFiles(i: { batchId: string }): Promise<BatchFileInfo[]> {
       return withHeartbeats((beat) => renderBatchFiles(db, keys(), i.batchId, beat));

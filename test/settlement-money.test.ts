@@ -525,5 +525,46 @@ describe('R3.13 settlement batches', () => {
       expect(Number(b.total_fen)).toBe(ls.reduce((s, l) => s + Number(l.amount_fen), 0));
     }
   });
+
+  test('R3.13: finance of a district runs the batch of its own district only (SettlementBatch:<date>:<district>); another district\'s approved rows wait for their own or the city-wide run', async () => {
+    const [mine, other] = ['330683', '330624'];
+    const financeCity = await keyFor(db, 'finance');
+    const financeMine = await keyFor(db, 'finance', { district: mine });
+    for (const d of [mine, other]) {
+      expect((await request(app).post(`/v1/budgets/${d}/${FUND}/${year()}/top-up`).set(bearer(financeCity)).send({ amountFen: 1_000_000 })).status).toBe(200);
+    }
+    const a = await settleGeneral(mine, 12_300);
+    const b = await settleGeneral(other, 45_600);
+    expect([a.result.budgetStatus, b.result.budgetStatus]).toEqual(['reserved', 'reserved']);
+    // A day of its own, so that no other test's run has formed this day's batches already.
+    const at = Date.parse('2034-06-13T02:00:00Z');
+    const dayApp = testApp(db, env.client, taskQueue, () => at);
+    const day = localDate(at, ZONE);
+    const mineBatch = `B-${mine}-${FUND}-${day.replace(/-/g, '')}`;
+    const otherBatch = `B-${other}-${FUND}-${day.replace(/-/g, '')}`;
+
+    const r1 = await request(dayApp).post('/v1/settlement-batches/run').set(bearer(financeMine)).send({});
+    expect(r1.status).toBe(200);
+    expect(r1.body.created).toContain(mineBatch);
+    expect((r1.body.batchIds as string[]).every((id) => id.startsWith(`B-${mine}-`))).toBe(true);
+    expect((await db('disbursements').where({ voucher_no: a.voucherNo }).first()).batch_id).toBe(mineBatch);
+    expect((await db('disbursements').where({ voucher_no: b.voucherNo }).first()).status).toBe('approved');
+    expect(await db('settlement_batches').where({ id: otherBatch }).first()).toBeUndefined();
+    const run = await env.client.workflow.getHandle(settlementBatchWorkflowId(day, mine)).describe();
+    expect(run.type).toBe('settlementBatchWorkflow');
+    // Its result names its own district's batches and files only.
+    const result = await env.client.workflow.getHandle(settlementBatchWorkflowId(day, mine)).result();
+    expect(Object.keys(result.files).every((id) => id.startsWith(`B-${mine}-`))).toBe(true);
+
+    // The district's second run the same day creates nothing; the city-wide run batches the other district.
+    const r2 = await request(dayApp).post('/v1/settlement-batches/run').set(bearer(financeMine)).send({});
+    expect(r2.body.created).toEqual([]);
+    const r3 = await request(dayApp).post('/v1/settlement-batches/run').set(bearer(financeCity)).send({});
+    expect(r3.status).toBe(200);
+    expect(r3.body.batchIds).toEqual(expect.arrayContaining([mineBatch, otherBatch]));
+    expect(r3.body.created).not.toContain(mineBatch);
+    expect((await db('disbursements').where({ voucher_no: b.voucherNo }).first()).batch_id).toBe(otherBatch);
+    expect((await db('disbursements').where({ voucher_no: a.voucherNo }).first()).batch_id).toBe(mineBatch);
+  });
 });
 

@@ -1,7 +1,8 @@
 /**
  * R3.13: the daily settlement batch run. Gathers approved, unbatched disbursements into one batch per
  * paying district and funding source, then renders each batch's table (CSV, XLSX) and stores it with
- * its SHA-256. Re-running for a date finds the same batches and produces nothing new.
+ * its SHA-256. Re-running for a date finds the same batches and produces nothing new. A run scoped to
+ * one paying district (`input.district`) batches and renders that district's only.
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type { createSettlementActivities } from '../../activities/settlement-activities';
@@ -18,7 +19,7 @@ const acts = proxyActivities<ReturnType<typeof createSettlementActivities>>({
 
 export async function settlementBatchWorkflow(input: SettlementBatchInput = {}): Promise<SettlementBatchResult> {
   const date = input.date ?? (await acts.settlementBatchDate({ at: Date.now() }));
-  const prepared = await acts.settlementPrepareBatches({ date });
+  const prepared = await acts.settlementPrepareBatches(input.district ? { date, district: input.district } : { date });
   const files: SettlementBatchResult['files'] = {};
   for (const batchId of prepared.batchIds) {
     files[batchId] = await acts.settlementRenderBatchFiles({ batchId });

@@ -24,7 +24,7 @@ import { localYear } from '../policy/calendar';
 import type { Db } from '../db/connection';
 import type { CodecKeys } from '../lib/codec';
 import type { Pii } from '../lib/pii';
-import { issuanceWorkflowId, type IssuanceProgress } from '../workflows/issuance/contract';
+import { issuanceWorkflowId, LIST_PARALLEL_CHUNKS, type IssuanceProgress } from '../workflows/issuance/contract';
 import { round } from './lib';
 import { closedLoop, httpRequest, keepAliveAgent } from './load';
 import { startApiOnLoopback } from './api-overhead';
@@ -103,7 +103,9 @@ async function chunkProfile(client: Client, workflowId: string, wallMs: number) 
     chunks: runs.length,
     meanRunMs: mean(runs),
     meanScheduleToStartMs: mean(waits),
-    laneUtilisation: round(runs.reduce((a, x) => a + x, 0) / (2 * wallMs), 3),
+    // Chunks running on average over the list's wall time, out of LIST_PARALLEL_CHUNKS lanes.
+    lanesBusy: round(runs.reduce((a, x) => a + x, 0) / wallMs, 3),
+    lanes: LIST_PARALLEL_CHUNKS,
   };
 }
 

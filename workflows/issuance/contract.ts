@@ -7,6 +7,13 @@ export function issuanceWorkflowId(listId: string): string {
 
 export const LIST_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
+/**
+ * How a list is walked: rows per chunk activity, and chunks at once (so one chunk's database work
+ * overlaps the others' starts; the worker caps starts in flight across chunks, docs/PERFORMANCE.md §6).
+ */
+export const LIST_CHUNK_SIZE = 200;
+export const LIST_PARALLEL_CHUNKS = 4;
+
 export interface BulkIssuanceInput {
   listId: string;
   /** Rows per activity call. */

@@ -190,15 +190,17 @@ export async function prepareBatches(
   onBatch?: (batchId: string) => void,
   district?: string,
 ): Promise<PrepareResult> {
+  /** Narrows a query to `district` on `column` for a district's run; the city-wide run reads all. */
+  const inDistrict = (column: string) => (q: Knex.QueryBuilder) => {
+    if (district) q.where(column, district);
+  };
   return db.transaction(async (trx) => {
     await trx.raw('select pg_advisory_xact_lock(hashtext(?))', ['settlement-batches']);
     const groups = await trx('disbursements as d')
       .leftJoin('clawbacks as c', 'c.disbursement_id', 'd.id')
       .where('d.status', 'approved')
       .whereNull('c.id')
-      .modify((q) => {
-        if (district) q.where('d.payer_district', district);
-      })
+      .modify(inDistrict('d.payer_district'))
       .distinct('d.payer_district', 'd.funding_source', 'd.payment_route')
       .orderBy(['d.payer_district', 'd.funding_source']);
     const created: string[] = [];
@@ -256,13 +258,7 @@ export async function prepareBatches(
       created.push(id);
       onBatch?.(id);
     }
-    const all = await trx('settlement_batches')
-      .where({ batch_date: date })
-      .modify((q) => {
-        if (district) q.where('district', district);
-      })
-      .orderBy('id')
-      .pluck('id');
+    const all = await trx('settlement_batches').where({ batch_date: date }).modify(inDistrict('district')).orderBy('id').pluck('id');
     return { date, batchIds: all, created };
   });
 }

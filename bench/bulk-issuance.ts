@@ -21,6 +21,7 @@ import { startVoucherWorkflow } from '../activities/issuance-activities';
 import { createPrincipal } from '../api/auth';
 import { buildVoucherInput, nextVoucherNos, policyInForceFromDb } from '../api/voucher-input';
 import { localYear } from '../policy/calendar';
+import type { Knex } from 'knex';
 import type { Db } from '../db/connection';
 import type { CodecKeys } from '../lib/codec';
 import type { Pii } from '../lib/pii';
@@ -76,6 +77,16 @@ function countQueries(dbs: Db[]): { stop: () => number } {
  * Where the job's time goes, from its own history: each `issueListChunk` activity's schedule-to-start
  * and run time, and how busy the parallel lanes were (sum of run times ÷ lanes × wall time).
  */
+/** Waits (up to 30 min) until `expected` of the vouchers `voucherNos` names are in the read model. */
+async function allProjected(db: Db, voucherNos: string[] | Knex.QueryBuilder, expected: number): Promise<boolean> {
+  for (let k = 0; k < 7200; k++) {
+    const n = await db('vouchers').whereIn('voucher_no', voucherNos).count<{ n: string }[]>({ n: '*' });
+    if (Number(n[0]!.n) === expected) return true;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return false;
+}
+
 async function chunkProfile(client: Client, workflowId: string, wallMs: number) {
   const h = await client.workflow.getHandle(workflowId).fetchHistory();
   const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => (t ? Number(t.seconds ?? 0) * 1000 + (t.nanos ?? 0) / 1e6 : NaN);
@@ -181,15 +192,7 @@ export async function measureBulkIssuance(c: BulkContext, z: BulkSizes) {
     const distinct = await c.db('issuance_rows').where({ list_id: listId, outcome: 'issued' }).countDistinct<{ n: string }[]>({ n: 'voucher_no' });
     // Waits for the whole backlog (up to 30 min): the second baseline half must not run while the worker
     // is still projecting the list's vouchers, or it would be slowed and flatter the ratio.
-    let projectedMs = NaN;
-    for (let k = 0; k < 7200; k++) {
-      const n = await c.db('vouchers').whereIn('voucher_no', c.db('issuance_rows').where({ list_id: listId }).select('voucher_no')).count<{ n: string }[]>({ n: '*' });
-      if (Number(n[0]!.n) === z.rows) {
-        projectedMs = performance.now() - t0;
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    const projectedMs = (await allProjected(c.db, c.db('issuance_rows').where({ list_id: listId }).select('voucher_no'), z.rows)) ? performance.now() - t0 : NaN;
 
     // Decomposition: the voucher starts alone — the same input and search attributes as the job's
     // (startVoucherWorkflow), on the same worker's queue, same concurrency, no list, no eligibility.
@@ -225,11 +228,7 @@ export async function measureBulkIssuance(c: BulkContext, z: BulkSizes) {
     // The decomposition's vouchers run their first tasks on the same worker: wait for them as for the
     // list's, so that the second baseline half does not run against their backlog either.
     const decomposed = [...numbers, ...numbers2];
-    for (let k = 0; k < 7200; k++) {
-      const n = await c.db('vouchers').whereIn('voucher_no', decomposed).count<{ n: string }[]>({ n: '*' });
-      if (Number(n[0]!.n) === decomposed.length) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    await allProjected(c.db, decomposed, decomposed.length);
 
     const b2n = z.rows - half;
     c.log(`bulk: baseline again, ${b2n} starts`);

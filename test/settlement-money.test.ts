@@ -12,6 +12,7 @@ import type { Express } from 'express';
 import { createAllActivities } from '../activities';
 import { createActivities, type SettleInput } from '../activities/voucher-activities';
 import { fenToYuan } from '../activities/settlement-files';
+import { batchNumber } from '../activities/settlement-activities';
 import type { Db } from '../db/connection';
 import { settlementBatchWorkflow } from '../workflows/settlement/batch';
 import { settlementBatchWorkflowId } from '../workflows/settlement/contract';
@@ -540,8 +541,8 @@ describe('R3.13 settlement batches', () => {
     const at = Date.parse('2034-06-13T02:00:00Z');
     const dayApp = testApp(db, env.client, taskQueue, () => at);
     const day = localDate(at, ZONE);
-    const mineBatch = `B-${mine}-${FUND}-${day.replace(/-/g, '')}`;
-    const otherBatch = `B-${other}-${FUND}-${day.replace(/-/g, '')}`;
+    const mineBatch = batchNumber(mine, FUND, day);
+    const otherBatch = batchNumber(other, FUND, day);
 
     const r1 = await request(dayApp).post('/v1/settlement-batches/run').set(bearer(financeMine)).send({});
     expect(r1.status).toBe(200);
@@ -550,10 +551,10 @@ describe('R3.13 settlement batches', () => {
     expect((await db('disbursements').where({ voucher_no: a.voucherNo }).first()).batch_id).toBe(mineBatch);
     expect((await db('disbursements').where({ voucher_no: b.voucherNo }).first()).status).toBe('approved');
     expect(await db('settlement_batches').where({ id: otherBatch }).first()).toBeUndefined();
-    const run = await env.client.workflow.getHandle(settlementBatchWorkflowId(day, mine)).describe();
-    expect(run.type).toBe('settlementBatchWorkflow');
+    const run = env.client.workflow.getHandle(settlementBatchWorkflowId(day, mine));
+    expect((await run.describe()).type).toBe('settlementBatchWorkflow');
     // Its result names its own district's batches and files only.
-    const result = await env.client.workflow.getHandle(settlementBatchWorkflowId(day, mine)).result();
+    const result = await run.result();
     expect(Object.keys(result.files).every((id) => id.startsWith(`B-${mine}-`))).toBe(true);
 
     // The district's second run the same day creates nothing; the city-wide run batches the other district.

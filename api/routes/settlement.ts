@@ -241,19 +241,18 @@ export function settlementRoutes(deps: ApiDeps): Router {
       parse(z.object({}).strict(), req.body ?? {});
       const policy = await policyInForceFromDb(db, now());
       const date = localDate(now(), policy.timeZone);
-      const p = req.principal!;
       // R3.13: finance of a district batches its own district's disbursements only (a run of its own,
       // per date); city-wide finance runs the whole city, as the daily schedule does.
-      const district = p.district ?? undefined;
+      const district = req.principal!.district ?? undefined;
       const handle = await client.workflow.start('settlementBatchWorkflow', {
         workflowId: settlementBatchWorkflowId(date, district),
         taskQueue,
-        args: [district ? { date, district } : { date }],
+        args: [{ date, district }],
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       });
+      // A district's run returns its own district's batches only; the city's run, every district's.
       const result = (await handle.result()) as SettlementBatchResult;
-      const visible = (id: string) => p.district === null || id.startsWith(`B-${p.district}-`);
-      res.json({ date: result.date, batchIds: result.batchIds.filter(visible), created: result.created.filter(visible) });
+      res.json({ date: result.date, batchIds: result.batchIds, created: result.created });
     }),
   );
 

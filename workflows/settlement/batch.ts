@@ -19,7 +19,7 @@ const acts = proxyActivities<ReturnType<typeof createSettlementActivities>>({
 
 export async function settlementBatchWorkflow(input: SettlementBatchInput = {}): Promise<SettlementBatchResult> {
   const date = input.date ?? (await acts.settlementBatchDate({ at: Date.now() }));
-  const prepared = await acts.settlementPrepareBatches(input.district ? { date, district: input.district } : { date });
+  const prepared = await acts.settlementPrepareBatches({ date, district: input.district });
   const files: SettlementBatchResult['files'] = {};
   for (const batchId of prepared.batchIds) {
     files[batchId] = await acts.settlementRenderBatchFiles({ batchId });

@@ -3,7 +3,10 @@
  * real API — `createApp` listening on a loopback port, its own Temporal client (codec, request-ID
  * interceptor) and PostgreSQL pool, real authentication with an institution key, the contract
  * validator, audit log and rate limiter in the chain — ÷ a bare Temporal client `signal(checkInSignal)`
- * to the same workflows, both under the same number of concurrent closed-loop clients (200).
+ * to the same workflows, both under the same number of concurrent closed-loop clients (200). Neither
+ * side's load shares a process with the worker: the API side's comes from closed loops over keep-alive
+ * sockets in a process of its own (bench/http-load-process.ts), the signal side's from a Temporal
+ * client in as many closed loops in another (bench/signal-process.ts).
  *
  * Every request names a (voucher, session) pair not yet checked in, so the API really signals (a
  * repeated session answers `duplicate` without a signal). Vouchers are real voucher workflows in
@@ -24,10 +27,14 @@ import { REDACT_PATHS } from '../lib/logger';
 import type { Pii } from '../lib/pii';
 import { connectClient } from '../lib/temporal-connection';
 import { voucherWorkflowId } from '../workflows/voucher/contract';
-import { checkInSignal, stateQuery } from '../workflows/voucher/messages';
+import { checkInSignal } from '../workflows/voucher/messages';
 import type { ApiProcessConfig } from './api-process';
+import type { HttpRound, HttpRoundResult } from './http-load-process';
+import type { SignalProcessConfig, SignalRound } from './signal-process';
 import { eventTypeName, round, summary } from './lib';
 import { closedLoop, httpRequest, keepAliveAgent } from './load';
+
+type LoopResult = Awaited<ReturnType<typeof closedLoop>>;
 
 export interface InTrainingVoucher {
   voucherNo: string;
@@ -121,6 +128,12 @@ export async function startApiProcess(c: Pick<ApiOverheadContext, 'databaseUrl' 
         child.once('message', (m) => resolve((m as { queries: number }).queries));
         child.send('queries');
       }),
+    /** Requests the API has received and not yet answered (or seen closed). */
+    inflight: () =>
+      new Promise<number>((resolve) => {
+        child.once('message', (m) => resolve((m as { inflight: number }).inflight));
+        child.send('queries');
+      }),
     /** Mean milliseconds per SQL statement kind, pool acquisition and signal, since the start. */
     trace: () =>
       new Promise<Record<string, { n: number; meanMs: number }>>((resolve) => {
@@ -140,8 +153,47 @@ export async function startApiProcess(c: Pick<ApiOverheadContext, 'databaseUrl' 
   };
 }
 
+/** The bare side's client in a process of its own (bench/signal-process.ts). */
+async function startSignalProcess(c: Pick<ApiOverheadContext, 'temporalAddress' | 'apiProcess'>) {
+  const config: SignalProcessConfig = { temporalAddress: c.temporalAddress, codecKeys: c.apiProcess.codecKeys };
+  const child = fork(require.resolve('./signal-process'), [], { execArgv: ['--import', 'tsx'], env: { ...process.env, BENCH_SIGNAL_CONFIG: JSON.stringify(config) }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', () => resolve());
+    child.once('exit', (code) => reject(new Error(`the signal process exited (${code}) before connecting`)));
+  });
+  return {
+    run: (r: SignalRound) =>
+      new Promise<LoopResult>((resolve, reject) => {
+        const onExit = (code: number | null) => reject(new Error(`signal process exited (${code})`));
+        child.once('exit', onExit);
+        child.once('message', (m) => (child.off('exit', onExit), resolve(m as LoopResult)));
+        child.send(r);
+      }),
+    stop() {
+      if (child.exitCode === null) child.send('stop');
+    },
+  };
+}
+
+/** The API side's load generator in a process of its own (bench/http-load-process.ts): one round at a time. */
+function startHttpLoadProcess() {
+  const child = fork(require.resolve('./http-load-process'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  return {
+    run: (r: HttpRound) =>
+      new Promise<HttpRoundResult>((resolve, reject) => {
+        const onExit = (code: number | null) => reject(new Error(`load process exited (${code})`));
+        child.once('exit', onExit);
+        child.once('message', (m) => (child.off('exit', onExit), resolve(m as HttpRoundResult)));
+        child.send(r);
+      }),
+    stop() {
+      if (child.exitCode === null) child.send('stop');
+    },
+  };
+}
+
 export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSizes) {
-  const sessionsTotal = 4 /* warm-up of each side */ + 4 * z.rounds * z.sessionsPerRound;
+  const sessionsTotal = 5 /* warm-up of each side */ + 5 * z.rounds * z.sessionsPerRound;
   c.log(`api: bringing ${z.vouchers} vouchers into training (classes of ${sessionsTotal} sessions)`);
   const vouchers = await c.prepare(z.vouchers, sessionsTotal);
   const institutions = [...new Set(vouchers.map((v) => v.institutionId))];
@@ -149,10 +201,14 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
   for (const id of institutions) keys.set(id, (await createPrincipal(c.db, { role: 'institution', institutionId: id, label: 'bench' })).key);
 
   const api = await startApiProcess(c);
+  const load = startHttpLoadProcess();
+  const signaller = await startSignalProcess(c);
   const agent = keepAliveAgent(z.clients);
   const V = vouchers.length;
   let sessionCursor = 0; // index of the next unused session of every voucher
-  let checkedIn = 0; // sessions checked in per voucher so far
+  // Sessions checked in per voucher so far by the sides that signal directly; the API's check-ins are
+  // counted from `attendance_reports` (what the API took, whichever process sent it).
+  let bareCheckedIn = 0;
   const statuses: Record<string, number> = {};
   let duplicates = 0;
 
@@ -161,22 +217,40 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
 
   /** Wall-clock windows of every side's rounds (epoch ms), from the first request to the end of the drain: for CPU decompositions. */
   const windows: { side: string; from: number; loopEnd: number; to: number }[] = [];
-  async function timed<T>(side: string, sessions: number, loop: () => Promise<T>): Promise<T> {
+  async function timed<T>(side: string, bareSessions: number, loop: () => Promise<T>): Promise<T> {
     const from = Date.now();
     const r = await loop();
     const loopEnd = Date.now();
-    checkedIn += sessions;
+    bareCheckedIn += bareSessions;
     await drained();
     windows.push({ side, from, loopEnd, to: Date.now() });
     return r;
   }
 
   let apiRequests = 0;
+  /** The API side, from the load generator's process (bench/http-load-process.ts). */
   async function apiRound(sessions: number) {
     apiRequests += V * sessions;
     const base = sessionCursor;
     sessionCursor += sessions;
-    const r = await timed('api', sessions, () => closedLoop(V * sessions, z.clients, async (i) => {
+    const requests = Array.from({ length: V * sessions }, (_, i) => {
+      const { v, sessionId } = target(i, base);
+      return { path: `/v1/vouchers/${v.voucherNo}/check-ins`, authorization: `Bearer ${keys.get(v.institutionId)}`, body: JSON.stringify({ sessionId, verifiedMinutes: c.sessionMinutes }) };
+    });
+    return timed('api', 0, async () => {
+      const r = await load.run({ port: api.port, clients: z.clients, requests });
+      for (const [k, n] of Object.entries(r.statuses)) statuses[k] = (statuses[k] ?? 0) + n;
+      duplicates += (r.statuses['202'] ?? 0) - r.counted;
+      return r;
+    });
+  }
+
+  /** Decomposition: the same API requests from closed loops in the bench's own process, which also runs the worker. */
+  async function apiLoopRound(sessions: number) {
+    apiRequests += V * sessions;
+    const base = sessionCursor;
+    sessionCursor += sessions;
+    return timed('apiLoop', 0, () => closedLoop(V * sessions, z.clients, async (i) => {
       const { v, sessionId } = target(i, base);
       const res = await httpRequest(agent, api.port, {
         method: 'POST',
@@ -188,35 +262,33 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
       if (res.status !== 202) throw new Error(`HTTP ${res.status}: ${res.body.slice(0, 160)}`);
       if (!(JSON.parse(res.body) as { counted: boolean }).counted) duplicates++;
     }));
-    return r;
   }
 
+  /** The bare side: signal(checkIn) from a client in a process of its own (bench/signal-process.ts). */
   async function signalRound(sessions: number) {
     const base = sessionCursor;
     sessionCursor += sessions;
-    const r = await timed('signal', sessions, () => closedLoop(V * sessions, z.clients, async (i) => {
+    const targets = Array.from({ length: V * sessions }, (_, i) => {
+      const { v, sessionId } = target(i, base);
+      return { workflowId: voucherWorkflowId(v.voucherNo), sessionId };
+    });
+    return timed('signal', sessions, () => signaller.run({ clients: z.clients, minutes: c.sessionMinutes, targets }));
+  }
+
+  /** Decomposition: the same bare signals from the bench's own client, which shares its process with the worker. */
+  async function signalInBenchRound(sessions: number) {
+    const base = sessionCursor;
+    sessionCursor += sessions;
+    return timed('signalInBench', sessions, () => closedLoop(V * sessions, z.clients, async (i) => {
       const { v, sessionId } = target(i, base);
       await c.client.workflow.getHandle(voucherWorkflowId(v.voucherNo)).signal(checkInSignal, { sessionId, verifiedMinutes: c.sessionMinutes, at: Date.now() });
     }));
-    return r;
-  }
-
-  /** Decomposition: what the API asks of Temporal per check-in (state query, then signal), from a bare client. */
-  async function querySignalRound(sessions: number) {
-    const base = sessionCursor;
-    sessionCursor += sessions;
-    const r = await timed('querySignal', sessions, () => closedLoop(V * sessions, z.clients, async (i) => {
-      const { v, sessionId } = target(i, base);
-      const h = c.client.workflow.getHandle(voucherWorkflowId(v.voucherNo));
-      await h.query(stateQuery);
-      await h.signal(checkInSignal, { sessionId, verifiedMinutes: c.sessionMinutes, at: Date.now() });
-    }));
-    return r;
   }
 
   /**
-   * A proposal, measured without changing the API: the route's pre-check read from the read model
-   * (one indexed PostgreSQL read of `vouchers`) instead of a workflow query, then the signal.
+   * Decomposition: what the route asks of PostgreSQL and Temporal (its pre-check, one indexed read of
+   * the read model's `vouchers`, then the signal), from the bench's own client: API − this = HTTP,
+   * Express middleware, authentication, audit log, validation.
    */
   async function readModelSignalRound(sessions: number) {
     const base = sessionCursor;
@@ -255,86 +327,99 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
     );
   }
 
-  /** Until the worker has taken and projected every check-in so far (not timed). */
+  /** Vouchers whose read-model minutes are not what the check-ins so far add up to. */
+  async function mismatched(): Promise<number> {
+    const r = await c.db.raw(
+      `select count(*) as n from vouchers v
+        where v.voucher_no = any(?)
+          and v.attended_minutes <> ? + coalesce((select sum(a.verified_minutes) from attendance_reports a where a.voucher_no = v.voucher_no), 0)`,
+      [vouchers.map((v) => v.voucherNo), bareCheckedIn * c.sessionMinutes],
+    );
+    return Number(r.rows[0].n);
+  }
+
+  /** Until the API has answered everything sent to it and the worker has projected every check-in so far (not timed). */
   async function drained(): Promise<void> {
-    const nos = vouchers.map((v) => v.voucherNo);
-    const want = checkedIn * c.sessionMinutes;
     for (let k = 0; k < 600; k++) {
-      const open = await c.db('vouchers').whereIn('voucher_no', nos).where('attended_minutes', '<', want).count<{ n: string }[]>({ n: '*' });
-      if (Number(open[0]!.n) === 0) return;
+      if ((await api.inflight()) === 0 && (await mismatched()) === 0) return;
       await new Promise((r) => setTimeout(r, 250));
     }
-    throw new Error(`api bench: check-ins not projected after 150 s (want ${want} minutes per voucher)`);
+    throw new Error(`api bench: check-ins not projected after 150 s (${await mismatched()} vouchers short)`);
   }
 
   try {
     c.log(`api: warm-up (${V} requests per side)`);
     await apiRound(1);
     await signalRound(1);
-    await querySignalRound(1);
+    await apiLoopRound(1);
+    await signalInBenchRound(1);
     await readModelSignalRound(1);
-    const rmLat: number[] = [];
-    const apiLat: number[] = [];
-    const sigLat: number[] = [];
-    const qsLat: number[] = [];
+    // Per side: every call, and apart each client's first call of a round (the burst in which all 200
+    // start at once) and the rest.
+    const sides = ['api', 'signal', 'apiLoop', 'signalInBench', 'readModelSignal'] as const;
+    const steady = Object.fromEntries(sides.map((k) => [k, [] as number[]])) as Record<(typeof sides)[number], number[]>;
+    const first = Object.fromEntries(sides.map((k) => [k, [] as number[]])) as Record<(typeof sides)[number], number[]>;
+    const take = (k: (typeof sides)[number], r: { first: number[]; steady: number[]; errors: string[] }) => {
+      steady[k].push(...r.steady);
+      first[k].push(...r.first);
+      errors.push(...r.errors);
+    };
     let apiMs = 0;
     let sigMs = 0;
     const errors: string[] = [];
     const rounds: { api: { p50: number; p99: number }; signal: { p50: number; p99: number } }[] = [];
     for (let r = 0; r < z.rounds; r++) {
       // Alternate which side goes first, so a drift in machine load does not favour one.
-      const first = r % 2 === 0 ? 'api' : 'signal';
-      c.log(`api round ${r + 1}/${z.rounds}: ${V * z.sessionsPerRound} check-ins per side at ${z.clients} clients (${first} first)`);
-      const a = first === 'api' ? await apiRound(z.sessionsPerRound) : undefined;
+      const firstSide = r % 2 === 0 ? 'api' : 'signal';
+      c.log(`api round ${r + 1}/${z.rounds}: ${V * z.sessionsPerRound} check-ins per side at ${z.clients} clients (${firstSide} first)`);
+      const a = firstSide === 'api' ? await apiRound(z.sessionsPerRound) : undefined;
       const b = await signalRound(z.sessionsPerRound);
       const a2 = a ?? (await apiRound(z.sessionsPerRound));
-      const q = await querySignalRound(z.sessionsPerRound);
-      qsLat.push(...q.latencies);
-      errors.push(...q.errors);
-      const m = await readModelSignalRound(z.sessionsPerRound);
-      rmLat.push(...m.latencies);
-      errors.push(...m.errors);
-      apiLat.push(...a2.latencies);
-      sigLat.push(...b.latencies);
+      take('apiLoop', await apiLoopRound(z.sessionsPerRound));
+      take('signalInBench', await signalInBenchRound(z.sessionsPerRound));
+      take('readModelSignal', await readModelSignalRound(z.sessionsPerRound));
+      take('api', a2);
+      take('signal', b);
       apiMs += a2.ms;
       sigMs += b.ms;
-      errors.push(...a2.errors, ...b.errors);
       const as = summary(a2.latencies);
       const bs = summary(b.latencies);
       rounds.push({ api: { p50: as.p50, p99: as.p99 }, signal: { p50: bs.p50, p99: bs.p99 } });
       c.log(`  api p50/p99 ${as.p50}/${as.p99} ms (${a2.errors.length} errors); signal ${bs.p50}/${bs.p99} ms (${b.errors.length} errors)`);
     }
     // Every check-in counted exactly once: the read model holds every session's minutes.
-    const expected = checkedIn * c.sessionMinutes;
-    const wrong = await c.db('vouchers').whereIn('voucher_no', vouchers.map((v) => v.voucherNo)).whereNot('attended_minutes', expected).count<{ n: string }[]>({ n: '*' });
+    const wrong = await mismatched();
     const historyByWindow = await historiesByWindow(vouchers.slice(0, Math.min(V, 50)).map((v) => v.voucherNo));
-    const a = summary(apiLat);
-    const s = summary(sigLat);
-    const qs = summary(qsLat);
-    const rm = summary(rmLat);
+    const all = (k: (typeof sides)[number]) => summary([...first[k], ...steady[k]]);
+    const a = all('api');
+    const s = all('signal');
     return {
       figure: 'API overhead: POST /v1/vouchers/{no}/check-ins through the API ÷ bare client signal(checkIn), same workflows, same concurrency',
       goal: 'p99 ratio ≤ 2',
-      loadGenerator: 'in-process closed loops over a keep-alive http.Agent (bench/load.ts), one request in flight per client',
+      loadGenerator: 'API side: closed loops over keep-alive sockets kept open from round to round, in a process of its own (bench/http-load-process.ts); signal side: a Temporal client (standard Connection, same codec) in closed loops in a process of its own (bench/signal-process.ts), one call in flight per client',
       clients: z.clients,
       vouchers: V,
-      requestsPerSide: apiLat.length,
+      requestsPerSide: a.n,
       ratios: { p50: round(a.p50 / s.p50, 2), p99: round(a.p99 / s.p99, 2) },
       apiMs: a,
       signalMs: s,
-      // What the API route asks of Temporal (state query + signal) from a bare client, same concurrency:
-      // API − this = HTTP, Express middleware, authentication, audit log, validation.
-      querySignalMs: qs,
-      // Proposal: the pre-check from the read model (PostgreSQL) instead of a workflow query, then the signal.
-      readModelSignalMs: rm,
-      apiPerSecond: round((apiLat.length * 1000) / apiMs, 1),
-      signalPerSecond: round((sigLat.length * 1000) / sigMs, 1),
+      // Each client's first call of a round (the opening burst) and the rest, per side.
+      firstCallMs: { api: summary(first.api), signal: summary(first.signal) },
+      steadyStateMs: { api: summary(steady.api), signal: summary(steady.signal) },
+      // The same API requests from closed loops in the bench's own process, which also runs the worker (the generator before 2026-12-03).
+      apiInProcessLoopMs: all('apiLoop'),
+      // The bare signals from the bench's own client (its process also runs the worker), as before 2026-12-03.
+      signalInBenchProcessMs: all('signalInBench'),
+      // What the route asks of PostgreSQL and Temporal (read-model pre-check, then signal) from a bare client, same concurrency.
+      readModelSignalMs: all('readModelSignal'),
+      apiPerSecond: round((a.n * 1000) / apiMs, 1),
+      signalPerSecond: round((s.n * 1000) / sigMs, 1),
       rounds,
       httpStatuses: statuses,
       duplicatesAnswered: duplicates,
       errors: errors.length,
       firstErrors: [...new Set(errors)].slice(0, 5),
-      vouchersWithWrongAttendance: Number(wrong[0]!.n),
+      vouchersWithWrongAttendance: wrong,
       apiQueriesPerRequest: round((await api.queries()) / apiRequests, 2),
       apiProcess: 'own process (bench/api-process.ts), as deployed',
       apiWaits: await api.trace(),
@@ -346,6 +431,8 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
     };
   } finally {
     agent.destroy();
+    load.stop();
+    signaller.stop();
     await api.stop();
   }
 }

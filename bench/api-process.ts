@@ -4,7 +4,7 @@
  * generator — as with autocannon or wrk against a real deployment. Settings come from the parent in
  * BENCH_API_CONFIG (JSON); the process answers on its IPC channel:
  *   → { port }                      once listening
- *   ← 'queries'  → { queries: n }   PostgreSQL queries sent so far
+ *   ← 'queries'  → { queries, trace, inflight }   PostgreSQL queries sent so far, waits, requests not yet answered
  *   ← 'stop'                        closes everything and exits
  */
 import { PrincipalCache } from '../api/principal-cache';
@@ -62,8 +62,14 @@ async function main(): Promise<void> {
   const principalCache = new PrincipalCache(db);
   await principalCache.start();
   const { server, port } = await listenBenchApi({ db, client, pii: new Pii({ personRefKey: c.personRefKey, piiKey: c.piiKey }), taskQueue: c.taskQueue, codecKeys, principalCache });
+  // Requests received and not yet answered: the bench waits for none before it counts check-ins.
+  let inflight = 0;
+  server.on('request', (_req, res) => {
+    inflight++;
+    res.once('close', () => inflight--);
+  });
   process.on('message', (m: unknown) => {
-    if (m === 'queries') process.send!({ queries, trace });
+    if (m === 'queries') process.send!({ queries, trace, inflight });
     if (m === 'stop') {
       server.closeAllConnections();
       server.close(() => {

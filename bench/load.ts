@@ -1,9 +1,8 @@
 /**
- * A small closed-loop HTTP load generator for the benchmark (instead of autocannon, which is not a
- * dependency of the project): `clients` loops, each with at most one request in flight, over one
- * keep-alive agent with `clients` sockets — what autocannon does with `-c clients`, but every request
- * may carry its own path and body (each check-in names its own voucher and session). The same loop
- * structure drives the baseline (bench/api-overhead.ts), so both sides see the same concurrency.
+ * A small closed-loop load generator for the benchmark: `clients` loops, each with at most one
+ * operation in flight — what autocannon does with `-c clients` — for load that is not HTTP (bare
+ * Temporal client calls, figure 3's baseline; workflow starts, figure 6's) and for HTTP from the
+ * bench's own process over one keep-alive agent with `clients` sockets.
  */
 import http from 'node:http';
 
@@ -47,31 +46,37 @@ export function httpRequest(
 
 /**
  * Runs `total` operations over `clients` closed loops; `op(i)` is the i-th operation. Returns the
- * latency of every operation (ms, in completion order), the wall-clock time and the failures.
+ * latency of every operation (ms, in completion order), split into each client's first operation
+ * (`first`: the burst in which every client starts at once, and for HTTP its connection) and the rest
+ * (`steady`), the wall-clock time and the failures.
  */
 export async function closedLoop(
   total: number,
   clients: number,
   op: (i: number) => Promise<void>,
-): Promise<{ latencies: number[]; ms: number; errors: string[] }> {
+): Promise<{ latencies: number[]; first: number[]; steady: number[]; ms: number; errors: string[] }> {
   const latencies: number[] = [];
+  const first: number[] = [];
+  const steady: number[] = [];
   const errors: string[] = [];
   let next = 0;
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: Math.min(clients, total) }, async () => {
-      for (;;) {
+      for (let k = 0; ; k++) {
         const i = next++;
         if (i >= total) return;
         const s = performance.now();
         try {
           await op(i);
-          latencies.push(performance.now() - s);
+          const ms = performance.now() - s;
+          latencies.push(ms);
+          (k === 0 ? first : steady).push(ms);
         } catch (e) {
           errors.push(String((e as Error).message ?? e).slice(0, 200));
         }
       }
     }),
   );
-  return { latencies, ms: performance.now() - t0, errors };
+  return { latencies, first, steady, ms: performance.now() - t0, errors };
 }

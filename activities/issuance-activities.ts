@@ -18,7 +18,8 @@ import { issuedAtOf, VoucherStatus, voucherWorkflowId, type VoucherInput } from 
 import { ActivationDeadlineKey, IssuerDistrictKey, OccupationCodeKey, VoucherStatusKey, VoucherTypeKey } from '../workflows/voucher/search-attributes';
 import type { voucherWorkflow } from '../workflows/voucher/workflow';
 import type { ChunkResult } from '../workflows/issuance/contract';
-import type { ActivityDeps } from './voucher-activities';
+import { initialSnapshot } from '../workflows/voucher/initial-state';
+import { readModelRow, type ActivityDeps } from './voucher-activities';
 
 /** A refusal reason of a list row or an issuance: stable code, the rule, a human detail. */
 export interface RowReason {
@@ -236,12 +237,17 @@ export function createIssuanceActivities(deps: ActivityDeps) {
           for (const t of toAllocate) t.row.voucher_input = allocated.get(t.row.row_no) ?? null;
         }
         // 3. Start the vouchers; mark them issued in batches (a crash before the mark re-starts them:
-        // an already started voucher counts as done).
+        // an already started voucher counts as done). Each batch also writes its vouchers' state at issue
+        // to the read model, so HR lists them at once instead of after their workflows' first tasks (with
+        // a backlog of thousands, minutes later). The workflow's own first projection is the same state
+        // (revision 0, initialSnapshot) and changes nothing; one that got there first is kept.
         const ready = (pending as Row[]).filter((r) => r.voucher_input);
-        const issuedRows: number[] = [];
+        const issuedRows: Row[] = [];
         const flush = async () => {
           const batch = issuedRows.splice(0);
-          if (batch.length) await db('issuance_rows').where({ list_id: a.listId }).whereIn('row_no', batch).where({ outcome: 'pending' }).update({ outcome: 'issued', decided_at: new Date(clock()) });
+          if (!batch.length) return;
+          await db('vouchers').insert(batch.map((r) => readModelRow(db, initialSnapshot(r.voucher_input!)))).onConflict('voucher_no').ignore();
+          await db('issuance_rows').where({ list_id: a.listId }).whereIn('row_no', batch.map((r) => r.row_no)).where({ outcome: 'pending' }).update({ outcome: 'issued', decided_at: new Date(clock()) });
         };
         await pool(ready, a.concurrency ?? MAX_CONCURRENT_STARTS, async (row) => {
           await startSlot(async () => {
@@ -251,7 +257,7 @@ export function createIssuanceActivities(deps: ActivityDeps) {
               if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;
             }
           });
-          issuedRows.push(row.row_no);
+          issuedRows.push(row);
           ctx.heartbeat();
           if (issuedRows.length >= 50) await flush();
         });

@@ -61,42 +61,46 @@ function info(message: string, attrs: Record<string, unknown>): void {
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
 
+/** The read model's row of a voucher state (`vouchers`). */
+export function readModelRow(db: Db, s: VoucherSnapshot) {
+  return {
+    voucher_no: s.voucherNo,
+    revision: s.revision,
+    type: s.type,
+    status: s.status,
+    issuer_district: s.issuerDistrict,
+    person_ref: s.personRef,
+    occupation_code: s.classPlan?.occupationCode ?? s.occupationCode ?? null,
+    institution_id: s.classPlan?.institutionId ?? null,
+    class_id: s.classPlan?.classId ?? null,
+    policy_version: s.policyVersion,
+    priority_groups: s.priorityGroups,
+    issued_at: iso(s.issuedAt),
+    claim_deadline: iso(s.claimDeadline),
+    claimed_at: iso(s.claimedAt),
+    claim_channel: s.claimChannel ?? null,
+    obtained_at: iso(s.obtainedAt),
+    activation_deadline: iso(s.activationDeadline),
+    activated_at: iso(s.activatedAt),
+    use_deadline: iso(s.useDeadline),
+    enrolled_at: iso(s.enrolledAt),
+    completed_at: iso(s.completedAt),
+    ended_at: iso(s.endedAt),
+    end_reason: s.endReason ?? null,
+    attended_minutes: s.attendedMinutes,
+    total_minutes: s.totalMinutes,
+    check_in_rate: s.checkInRate,
+    snapshot: JSON.stringify(s),
+    updated_at: db.fn.now(),
+  };
+}
+
 export function createActivities({ db }: ActivityDeps) {
   return {
     /** Upserts the read model; an older revision never overwrites a newer one. */
     async projectVoucher(s: VoucherSnapshot): Promise<void> {
-      const row = {
-        voucher_no: s.voucherNo,
-        revision: s.revision,
-        type: s.type,
-        status: s.status,
-        issuer_district: s.issuerDistrict,
-        person_ref: s.personRef,
-        occupation_code: s.classPlan?.occupationCode ?? s.occupationCode ?? null,
-        institution_id: s.classPlan?.institutionId ?? null,
-        class_id: s.classPlan?.classId ?? null,
-        policy_version: s.policyVersion,
-        priority_groups: s.priorityGroups,
-        issued_at: iso(s.issuedAt),
-        claim_deadline: iso(s.claimDeadline),
-        claimed_at: iso(s.claimedAt),
-        claim_channel: s.claimChannel ?? null,
-        obtained_at: iso(s.obtainedAt),
-        activation_deadline: iso(s.activationDeadline),
-        activated_at: iso(s.activatedAt),
-        use_deadline: iso(s.useDeadline),
-        enrolled_at: iso(s.enrolledAt),
-        completed_at: iso(s.completedAt),
-        ended_at: iso(s.endedAt),
-        end_reason: s.endReason ?? null,
-        attended_minutes: s.attendedMinutes,
-        total_minutes: s.totalMinutes,
-        check_in_rate: s.checkInRate,
-        snapshot: JSON.stringify(s),
-        updated_at: db.fn.now(),
-      };
       await db('vouchers')
-        .insert(row)
+        .insert(readModelRow(db, s))
         .onConflict('voucher_no')
         .merge()
         .where('vouchers.revision', '<', s.revision);

@@ -24,7 +24,6 @@ import type { VoucherActivities } from '../../activities/voucher-activities';
 import { addCalendarMonths, localYear, minusCalendarDays } from '../../policy/calendar';
 import {
   CLAIM_CHANNELS,
-  issuedAtOf,
   Refusal,
   TERMINAL_STATUSES,
   VoucherStatus,
@@ -37,6 +36,7 @@ import {
   type VoucherInput,
   type VoucherSnapshot,
 } from './contract';
+import { initialSnapshot } from './initial-state';
 import { activateUpdate, checkInSignal, claimUpdate, completeSignal, enrolUpdate, revokeSignal, stateQuery } from './messages';
 import {
   ActivationDeadlineKey,
@@ -79,28 +79,7 @@ function sameSearchValue(a: unknown, b: unknown): boolean {
 export async function voucherWorkflow(input: VoucherInput): Promise<VoucherSnapshot> {
   const { policy } = input;
   const zone = policy.timeZone;
-  const issuedAt = issuedAtOf(input);
-  const s: VoucherSnapshot = {
-    revision: 0,
-    voucherNo: input.voucherNo,
-    type: input.type,
-    status: VoucherStatus.Issued,
-    issuerDistrict: input.issuerDistrict,
-    personRef: input.personRef,
-    occupationCode: input.occupationCode,
-    priorityGroups: input.priorityGroups,
-    policyVersion: policy.version,
-    issuedAt,
-    ...(input.awaitsClaim
-      ? // R2.7, R3.3 (reading): the holder must obtain the voucher within N calendar months of issue.
-        { claimDeadline: addCalendarMonths(issuedAt, policy.claimWindowMonths, zone) }
-      : // R3.1: obtained at issue; activation within N calendar months of obtaining the voucher.
-        { obtainedAt: issuedAt, activationDeadline: addCalendarMonths(issuedAt, policy.activationWindowMonths, zone) }),
-    sessions: [],
-    attendedMinutes: 0,
-    totalMinutes: 0,
-    checkInRate: 0,
-  };
+  const s: VoucherSnapshot = initialSnapshot(input);
   /** An Update handler that is waiting on an activity; other state-changing messages wait for it. */
   let busy = false;
   let pendingCompletion: CompleteSignal | undefined;

@@ -12,9 +12,9 @@ import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/com
 import type { Db } from '../db/connection';
 import { decideEligibility, validatePersonRecord, type PersonRecord, type Reason } from '../eligibility/engine';
 import { buildVoucherInput, nextVoucherNos, policyInForceFromDb } from '../api/voucher-input';
-import { addCalendarMonths, localDate, localYear } from '../policy/calendar';
+import { localDate, localYear } from '../policy/calendar';
 import type { PolicyParams } from '../policy/policy';
-import { issuedAtOf, VoucherStatus, voucherWorkflowId, type VoucherInput } from '../workflows/voucher/contract';
+import { VoucherStatus, voucherWorkflowId, type VoucherInput } from '../workflows/voucher/contract';
 import { ActivationDeadlineKey, IssuerDistrictKey, OccupationCodeKey, VoucherStatusKey, VoucherTypeKey } from '../workflows/voucher/search-attributes';
 import type { voucherWorkflow } from '../workflows/voucher/workflow';
 import type { ChunkResult } from '../workflows/issuance/contract';
@@ -91,6 +91,7 @@ export function eligibilityReasons(
 
 /** Starts the voucher workflow of `input` (REJECT_DUPLICATE / FAIL: a number never runs twice). */
 export async function startVoucherWorkflow(client: Client, taskQueue: string, input: VoucherInput) {
+  const atIssue = initialSnapshot(input);
   return client.workflow.start<typeof voucherWorkflow>('voucherWorkflow', {
     workflowId: voucherWorkflowId(input.voucherNo),
     taskQueue,
@@ -103,7 +104,7 @@ export async function startVoucherWorkflow(client: Client, taskQueue: string, in
       { key: VoucherStatusKey, value: VoucherStatus.Issued },
       { key: IssuerDistrictKey, value: input.issuerDistrict },
       // The activation deadline is known once the voucher is obtained (at issue only without a claim step).
-      ...(input.awaitsClaim ? [] : [{ key: ActivationDeadlineKey, value: new Date(addCalendarMonths(issuedAtOf(input), input.policy.activationWindowMonths, input.policy.timeZone)) }]),
+      ...(atIssue.activationDeadline === undefined ? [] : [{ key: ActivationDeadlineKey, value: new Date(atIssue.activationDeadline) }]),
       ...(input.occupationCode ? [{ key: OccupationCodeKey, value: input.occupationCode }] : []),
     ],
   });

@@ -29,10 +29,10 @@ import { connectClient } from '../lib/temporal-connection';
 import { voucherWorkflowId } from '../workflows/voucher/contract';
 import { checkInSignal } from '../workflows/voucher/messages';
 import type { ApiProcessConfig } from './api-process';
-import type { HttpRound, HttpRoundResult } from './http-load-process';
-import type { SignalProcessConfig, SignalRound } from './signal-process';
+import { runHttpRound, type HttpRound, type HttpRoundResult } from './http-load-process';
+import { runSignalRound, type SignalProcessConfig, type SignalRound } from './signal-process';
 import { eventTypeName, round, summary } from './lib';
-import { closedLoop, httpRequest, keepAliveAgent } from './load';
+import { closedLoop, keepAliveAgent } from './load';
 
 type LoopResult = Awaited<ReturnType<typeof closedLoop>>;
 
@@ -119,30 +119,21 @@ export async function startApiProcess(c: Pick<ApiOverheadContext, 'databaseUrl' 
     child.once('message', (m) => resolve((m as { port: number }).port));
     child.once('exit', (code) => reject(new Error(`the API process exited (${code}) before listening`)));
   });
+  /** The API's counters, as its IPC answer to 'queries'. */
+  const stats = () =>
+    new Promise<{ queries: number; inflight: number; trace: Record<string, { n: number; ms: number }> }>((resolve) => {
+      child.once('message', (m) => resolve(m as never));
+      child.send('queries');
+    });
   return {
     port,
     pid: child.pid,
     /** PostgreSQL queries the API has sent so far. */
-    queries: () =>
-      new Promise<number>((resolve) => {
-        child.once('message', (m) => resolve((m as { queries: number }).queries));
-        child.send('queries');
-      }),
+    queries: async () => (await stats()).queries,
     /** Requests the API has received and not yet answered (or seen closed). */
-    inflight: () =>
-      new Promise<number>((resolve) => {
-        child.once('message', (m) => resolve((m as { inflight: number }).inflight));
-        child.send('queries');
-      }),
+    inflight: async () => (await stats()).inflight,
     /** Mean milliseconds per SQL statement kind, pool acquisition and signal, since the start. */
-    trace: () =>
-      new Promise<Record<string, { n: number; meanMs: number }>>((resolve) => {
-        child.once('message', (m) => {
-          const t = (m as { trace: Record<string, { n: number; ms: number }> }).trace;
-          resolve(Object.fromEntries(Object.entries(t).map(([k, v]) => [k, { n: v.n, meanMs: round(v.ms / v.n, 2) }])));
-        });
-        child.send('queries');
-      }),
+    trace: async () => Object.fromEntries(Object.entries((await stats()).trace).map(([k, v]) => [k, { n: v.n, meanMs: round(v.ms / v.n, 2) }])),
     async stop() {
       if (child.exitCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));
@@ -153,21 +144,20 @@ export async function startApiProcess(c: Pick<ApiOverheadContext, 'databaseUrl' 
   };
 }
 
-/** The bare side's client in a process of its own (bench/signal-process.ts). */
-async function startSignalProcess(c: Pick<ApiOverheadContext, 'temporalAddress' | 'apiProcess'>) {
-  const config: SignalProcessConfig = { temporalAddress: c.temporalAddress, codecKeys: c.apiProcess.codecKeys };
-  const child = fork(require.resolve('./signal-process'), [], { execArgv: ['--import', 'tsx'], env: { ...process.env, BENCH_SIGNAL_CONFIG: JSON.stringify(config) }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  await new Promise<void>((resolve, reject) => {
-    child.once('message', () => resolve());
-    child.once('exit', (code) => reject(new Error(`the signal process exited (${code}) before connecting`)));
-  });
+/**
+ * A load generator in a process of its own (`file`, run with tsx), driven one round at a time over IPC:
+ * `run(round)` sends the round and resolves with the process's answer.
+ */
+function forkRounds<R, T>(file: string, env: NodeJS.ProcessEnv = process.env) {
+  const child = fork(require.resolve(file), [], { execArgv: ['--import', 'tsx'], env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   return {
-    run: (r: SignalRound) =>
-      new Promise<LoopResult>((resolve, reject) => {
-        const onExit = (code: number | null) => reject(new Error(`signal process exited (${code})`));
+    child,
+    run: (r: R) =>
+      new Promise<T>((resolve, reject) => {
+        const onExit = (code: number | null) => reject(new Error(`${file} exited (${code})`));
         child.once('exit', onExit);
-        child.once('message', (m) => (child.off('exit', onExit), resolve(m as LoopResult)));
-        child.send(r);
+        child.once('message', (m) => (child.off('exit', onExit), resolve(m as T)));
+        child.send(r as object);
       }),
     stop() {
       if (child.exitCode === null) child.send('stop');
@@ -175,21 +165,15 @@ async function startSignalProcess(c: Pick<ApiOverheadContext, 'temporalAddress' 
   };
 }
 
-/** The API side's load generator in a process of its own (bench/http-load-process.ts): one round at a time. */
-function startHttpLoadProcess() {
-  const child = fork(require.resolve('./http-load-process'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  return {
-    run: (r: HttpRound) =>
-      new Promise<HttpRoundResult>((resolve, reject) => {
-        const onExit = (code: number | null) => reject(new Error(`load process exited (${code})`));
-        child.once('exit', onExit);
-        child.once('message', (m) => (child.off('exit', onExit), resolve(m as HttpRoundResult)));
-        child.send(r);
-      }),
-    stop() {
-      if (child.exitCode === null) child.send('stop');
-    },
-  };
+/** The bare side's client in a process of its own (bench/signal-process.ts), once it has connected. */
+async function startSignalProcess(c: Pick<ApiOverheadContext, 'temporalAddress' | 'apiProcess'>) {
+  const config: SignalProcessConfig = { temporalAddress: c.temporalAddress, codecKeys: c.apiProcess.codecKeys };
+  const p = forkRounds<SignalRound, LoopResult>('./signal-process', { ...process.env, BENCH_SIGNAL_CONFIG: JSON.stringify(config) });
+  await new Promise<void>((resolve, reject) => {
+    p.child.once('message', () => resolve());
+    p.child.once('exit', (code) => reject(new Error(`the signal process exited (${code}) before connecting`)));
+  });
+  return p;
 }
 
 export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSizes) {
@@ -201,7 +185,8 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
   for (const id of institutions) keys.set(id, (await createPrincipal(c.db, { role: 'institution', institutionId: id, label: 'bench' })).key);
 
   const api = await startApiProcess(c);
-  const load = startHttpLoadProcess();
+  // The API side's load generator (bench/http-load-process.ts).
+  const load = forkRounds<HttpRound, HttpRoundResult>('./http-load-process');
   const signaller = await startSignalProcess(c);
   const agent = keepAliveAgent(z.clients);
   const V = vouchers.length;
@@ -228,61 +213,55 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
   }
 
   let apiRequests = 0;
-  /** The API side, from the load generator's process (bench/http-load-process.ts). */
-  async function apiRound(sessions: number) {
+  /** The next `sessions` session layers as API check-in requests (one per voucher and session). */
+  function checkInRequests(sessions: number): HttpRound['requests'] {
     apiRequests += V * sessions;
     const base = sessionCursor;
     sessionCursor += sessions;
-    const requests = Array.from({ length: V * sessions }, (_, i) => {
+    return Array.from({ length: V * sessions }, (_, i) => {
       const { v, sessionId } = target(i, base);
       return { path: `/v1/vouchers/${v.voucherNo}/check-ins`, authorization: `Bearer ${keys.get(v.institutionId)}`, body: JSON.stringify({ sessionId, verifiedMinutes: c.sessionMinutes }) };
     });
-    return timed('api', 0, async () => {
-      const r = await load.run({ port: api.port, clients: z.clients, requests });
-      for (const [k, n] of Object.entries(r.statuses)) statuses[k] = (statuses[k] ?? 0) + n;
-      duplicates += (r.statuses['202'] ?? 0) - r.counted;
-      return r;
-    });
+  }
+  function tally(r: HttpRoundResult): HttpRoundResult {
+    for (const [k, n] of Object.entries(r.statuses)) statuses[k] = (statuses[k] ?? 0) + n;
+    duplicates += (r.statuses['202'] ?? 0) - r.counted;
+    return r;
+  }
+
+  /** The API side, from the load generator's process (bench/http-load-process.ts). */
+  async function apiRound(sessions: number) {
+    const requests = checkInRequests(sessions);
+    return timed('api', 0, async () => tally(await load.run({ port: api.port, clients: z.clients, requests })));
   }
 
   /** Decomposition: the same API requests from closed loops in the bench's own process, which also runs the worker. */
   async function apiLoopRound(sessions: number) {
-    apiRequests += V * sessions;
-    const base = sessionCursor;
-    sessionCursor += sessions;
-    return timed('apiLoop', 0, () => closedLoop(V * sessions, z.clients, async (i) => {
-      const { v, sessionId } = target(i, base);
-      const res = await httpRequest(agent, api.port, {
-        method: 'POST',
-        path: `/v1/vouchers/${v.voucherNo}/check-ins`,
-        headers: { authorization: `Bearer ${keys.get(v.institutionId)}` },
-        body: JSON.stringify({ sessionId, verifiedMinutes: c.sessionMinutes }),
-      });
-      statuses[res.status] = (statuses[res.status] ?? 0) + 1;
-      if (res.status !== 202) throw new Error(`HTTP ${res.status}: ${res.body.slice(0, 160)}`);
-      if (!(JSON.parse(res.body) as { counted: boolean }).counted) duplicates++;
-    }));
+    const requests = checkInRequests(sessions);
+    return timed('apiLoop', 0, async () => tally(await runHttpRound(agent, { port: api.port, clients: z.clients, requests })));
   }
 
-  /** The bare side: signal(checkIn) from a client in a process of its own (bench/signal-process.ts). */
-  async function signalRound(sessions: number) {
+  /** The next `sessions` session layers as signal targets (one per voucher and session). */
+  function signalRound(sessions: number): SignalRound {
     const base = sessionCursor;
     sessionCursor += sessions;
     const targets = Array.from({ length: V * sessions }, (_, i) => {
       const { v, sessionId } = target(i, base);
       return { workflowId: voucherWorkflowId(v.voucherNo), sessionId };
     });
-    return timed('signal', sessions, () => signaller.run({ clients: z.clients, minutes: c.sessionMinutes, targets }));
+    return { clients: z.clients, minutes: c.sessionMinutes, targets };
+  }
+
+  /** The bare side: signal(checkIn) from a client in a process of its own (bench/signal-process.ts). */
+  async function bareSignalRound(sessions: number) {
+    const r = signalRound(sessions);
+    return timed('signal', sessions, () => signaller.run(r));
   }
 
   /** Decomposition: the same bare signals from the bench's own client, which shares its process with the worker. */
   async function signalInBenchRound(sessions: number) {
-    const base = sessionCursor;
-    sessionCursor += sessions;
-    return timed('signalInBench', sessions, () => closedLoop(V * sessions, z.clients, async (i) => {
-      const { v, sessionId } = target(i, base);
-      await c.client.workflow.getHandle(voucherWorkflowId(v.voucherNo)).signal(checkInSignal, { sessionId, verifiedMinutes: c.sessionMinutes, at: Date.now() });
-    }));
+    const r = signalRound(sessions);
+    return timed('signalInBench', sessions, () => runSignalRound(c.client, r));
   }
 
   /**
@@ -350,7 +329,7 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
   try {
     c.log(`api: warm-up (${V} requests per side)`);
     await apiRound(1);
-    await signalRound(1);
+    await bareSignalRound(1);
     await apiLoopRound(1);
     await signalInBenchRound(1);
     await readModelSignalRound(1);
@@ -373,7 +352,7 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
       const firstSide = r % 2 === 0 ? 'api' : 'signal';
       c.log(`api round ${r + 1}/${z.rounds}: ${V * z.sessionsPerRound} check-ins per side at ${z.clients} clients (${firstSide} first)`);
       const a = firstSide === 'api' ? await apiRound(z.sessionsPerRound) : undefined;
-      const b = await signalRound(z.sessionsPerRound);
+      const b = await bareSignalRound(z.sessionsPerRound);
       const a2 = a ?? (await apiRound(z.sessionsPerRound));
       take('apiLoop', await apiLoopRound(z.sessionsPerRound));
       take('signalInBench', await signalInBenchRound(z.sessionsPerRound));

@@ -12,6 +12,7 @@
  *   → HttpRoundResult
  *   ← 'stop'            closes the sockets and exits
  */
+import type http from 'node:http';
 import { closedLoop, httpRequest, keepAliveAgent } from './load';
 
 export interface HttpRound {
@@ -26,15 +27,13 @@ export type HttpRoundResult = Awaited<ReturnType<typeof closedLoop>> & {
   counted: number;
 };
 
-let agent: ReturnType<typeof keepAliveAgent> | undefined;
-
-async function run(r: HttpRound): Promise<HttpRoundResult> {
-  agent ??= keepAliveAgent(r.clients);
+/** One round: `clients` closed loops over `agent`, one check-in per request. */
+export async function runHttpRound(agent: http.Agent, r: HttpRound): Promise<HttpRoundResult> {
   const statuses: Record<string, number> = {};
   let counted = 0;
   const loop = await closedLoop(r.requests.length, r.clients, async (i) => {
     const q = r.requests[i]!;
-    const res = await httpRequest(agent!, r.port, { method: 'POST', path: q.path, headers: { authorization: q.authorization }, body: q.body });
+    const res = await httpRequest(agent, r.port, { method: 'POST', path: q.path, headers: { authorization: q.authorization }, body: q.body });
     statuses[res.status] = (statuses[res.status] ?? 0) + 1;
     if (res.status !== 202) throw new Error(`HTTP ${res.status}: ${res.body.slice(0, 160)}`);
     if ((JSON.parse(res.body) as { counted: boolean }).counted) counted++;
@@ -42,11 +41,15 @@ async function run(r: HttpRound): Promise<HttpRoundResult> {
   return { ...loop, statuses, counted };
 }
 
-process.on('message', (m: HttpRound | 'stop') => {
-  if (m === 'stop') {
-    agent?.destroy();
-    process.exit(0);
-  }
-  void run(m).then((res) => process.send!(res));
-});
-process.on('disconnect', () => process.exit(0));
+if (require.main === module) {
+  let agent: http.Agent | undefined;
+  process.on('message', (m: HttpRound | 'stop') => {
+    if (m === 'stop') {
+      agent?.destroy();
+      process.exit(0);
+    }
+    agent ??= keepAliveAgent(m.clients);
+    void runHttpRound(agent, m).then((res) => process.send!(res));
+  });
+  process.on('disconnect', () => process.exit(0));
+}

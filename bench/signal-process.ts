@@ -26,6 +26,14 @@ export interface SignalRound {
   targets: { workflowId: string; sessionId: string }[];
 }
 
+/** One round: `clients` closed loops, one signal(checkIn) per target. */
+export function runSignalRound(client: Client, r: SignalRound) {
+  return closedLoop(r.targets.length, r.clients, async (i) => {
+    const t = r.targets[i]!;
+    await client.workflow.getHandle(t.workflowId).signal(checkInSignal, { sessionId: t.sessionId, verifiedMinutes: r.minutes, at: Date.now() });
+  });
+}
+
 async function main(): Promise<void> {
   const c = JSON.parse(process.env.BENCH_SIGNAL_CONFIG ?? '') as SignalProcessConfig;
   const connection = await Connection.connect({ address: c.temporalAddress });
@@ -35,16 +43,15 @@ async function main(): Promise<void> {
       void connection.close().finally(() => process.exit(0));
       return;
     }
-    void closedLoop(m.targets.length, m.clients, async (i) => {
-      const t = m.targets[i]!;
-      await client.workflow.getHandle(t.workflowId).signal(checkInSignal, { sessionId: t.sessionId, verifiedMinutes: m.minutes, at: Date.now() });
-    }).then((r) => process.send!(r));
+    void runSignalRound(client, m).then((r) => process.send!(r));
   });
   process.on('disconnect', () => process.exit(0));
   process.send!({ ready: true });
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}

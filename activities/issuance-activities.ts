@@ -89,6 +89,16 @@ export function eligibilityReasons(
   return { eligible: d.eligible, reasons: d.reasons.map((r: Reason) => ({ code: r.code, rule: r.rule, detail: r.detail })), priorityGroups: d.priorityGroups };
 }
 
+/**
+ * Writes the vouchers' state at issue (`initialSnapshot`, revision 0) to the read model, keeping any row
+ * already there (a workflow's projection, or an earlier attempt): HR lists a voucher as soon as it is
+ * started, whether or not its workflow has taken its first task.
+ */
+export async function writeStateAtIssue(db: Db, inputs: VoucherInput[]): Promise<void> {
+  if (!inputs.length) return;
+  await db('vouchers').insert(inputs.map((i) => readModelRow(db, initialSnapshot(i)))).onConflict('voucher_no').ignore();
+}
+
 /** Starts the voucher workflow of `input` (REJECT_DUPLICATE / FAIL: a number never runs twice). */
 export async function startVoucherWorkflow(client: Client, taskQueue: string, input: VoucherInput) {
   const atIssue = initialSnapshot(input);
@@ -221,6 +231,8 @@ export function createIssuanceActivities(deps: ActivityDeps) {
                 awaitsClaim: true,
                 voucherNo: numbers[k]!,
                 policy,
+                // Step 3 writes the state at issue to the read model before the rows count as issued.
+                projectedAtIssue: true,
               });
               out.set(t.row.row_no, built);
               values.push(t.row.row_no, built.voucherNo, JSON.stringify(built));
@@ -240,14 +252,16 @@ export function createIssuanceActivities(deps: ActivityDeps) {
         // 3. Start the vouchers; mark them issued in batches (a crash before the mark re-starts them:
         // an already started voucher counts as done). Each batch also writes its vouchers' state at issue
         // to the read model, so HR lists them at once instead of after their workflows' first tasks (with
-        // a backlog of thousands, minutes later). The workflow's own first projection is the same state
-        // (revision 0, initialSnapshot) and changes nothing; one that got there first is kept.
+        // a backlog of thousands, minutes later). A row does not count as issued before its batch is
+        // written, and the activity retries until it is, so the workflows skip their own first projection
+        // (`projectedAtIssue`); inputs captured before that flag existed project it, the same state
+        // (revision 0, initialSnapshot), and whichever row got there first is kept.
         const ready = (pending as Row[]).filter((r) => r.voucher_input);
         const issuedRows: Row[] = [];
         const flush = async () => {
           const batch = issuedRows.splice(0);
           if (!batch.length) return;
-          await db('vouchers').insert(batch.map((r) => readModelRow(db, initialSnapshot(r.voucher_input!)))).onConflict('voucher_no').ignore();
+          await writeStateAtIssue(db, batch.map((r) => r.voucher_input!));
           await db('issuance_rows').where({ list_id: a.listId }).whereIn('row_no', batch.map((r) => r.row_no)).where({ outcome: 'pending' }).update({ outcome: 'issued', decided_at: new Date(clock()) });
         };
         await pool(ready, a.concurrency ?? MAX_CONCURRENT_STARTS, async (row) => {

@@ -49,11 +49,11 @@ export async function nextVoucherNos(db: Db, district: string, year: number, n: 
  * `obtainedAt` is the issue time. With `awaitsClaim` (every voucher HR issues, R2.7) the holder obtains
  * the voucher later by claiming it; without it (direct starts in tests and benchmarks) the voucher
  * counts as obtained at issue. `voucherNo` and `policy`, when given, were allocated / read by the
- * caller (bulk issuance).
+ * caller (bulk issuance); so is the read model's row at issue with `projectedAtIssue`.
  */
 export async function buildVoucherInput(
   db: Db,
-  i: { type: VoucherType; issuerDistrict: string; personRef: string; occupationCode?: string; priorityGroups?: string[]; obtainedAt: number; awaitsClaim?: boolean; voucherNo?: string; policy?: PolicyParams },
+  i: { type: VoucherType; issuerDistrict: string; personRef: string; occupationCode?: string; priorityGroups?: string[]; obtainedAt: number; awaitsClaim?: boolean; voucherNo?: string; policy?: PolicyParams; projectedAtIssue?: boolean },
 ): Promise<VoucherInput> {
   const policy = i.policy ?? (await policyInForceFromDb(db, i.obtainedAt));
   const voucherNo = i.voucherNo ?? (await nextVoucherNo(db, i.issuerDistrict, localYear(i.obtainedAt, policy.timeZone)));
@@ -65,6 +65,7 @@ export async function buildVoucherInput(
     priorityGroups: i.priorityGroups ?? [],
     ...(i.awaitsClaim ? { awaitsClaim: true, issuedAt: i.obtainedAt } : { obtainedAt: i.obtainedAt }),
     searchAttributesOnChange: true,
+    ...(i.projectedAtIssue ? { projectedAtIssue: true } : {}),
     policy,
   };
   if (i.occupationCode) input.occupationCode = i.occupationCode;

@@ -12,7 +12,7 @@ import { Worker, DefaultLogger, Runtime } from '@temporalio/worker';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { createActivities } from '../activities/voucher-activities';
 import { buildVoucherInput } from '../api/voucher-input';
-import { startVoucherWorkflow } from '../activities/issuance-activities';
+import { startVoucherWorkflow, writeStateAtIssue } from '../activities/issuance-activities';
 import { createDb } from '../db/connection';
 import { migrateLatest } from '../db/migrate';
 import { createDatabase, dropDatabase } from '../lib/postgres';
@@ -136,6 +136,25 @@ async function main() {
       await k.signal(completeSignal, { assessmentPassed: true });
       await k.result();
       await save('sa-on-change-claim-directed-settled', k);
+
+      // 9. Issued from a list (R2.5): the issuer wrote the state at issue to the read model, so the
+      //    workflow skips its own first projection (`projectedAtIssue`); claimed, activated, trained, settled.
+      const listed = await makePerson(db, testPii, { employmentDistrict: '330603' });
+      const listInput = await buildVoucherInput(db, { type: 'directed', issuerDistrict: '330602', personRef: listed.personRef, obtainedAt: await env.currentTimeMs(), occupationCode: occ, awaitsClaim: true, projectedAtIssue: true });
+      await writeStateAtIssue(db, [listInput]);
+      const m = await startVoucherWorkflow(env.client, taskQueue, listInput);
+      await m.query('state'); // its first workflow task
+      await m.executeUpdate(claimUpdate, { args: [{ channel: 'wechat' }] });
+      await m.executeUpdate(activateUpdate, { args: [{}] });
+      const cls5 = await makeClass(db, { institutionId: inst, firstStart: (await env.currentTimeMs()) + 7 * 86_400_000, occupationCode: occ, sessions: 5 });
+      await m.executeUpdate(enrolUpdate, { args: [{ classId: cls5.classId, institutionId: inst, review: { passed: true } }] });
+      for (const s of cls5.sessionIds.slice(0, 4)) {
+        await m.signal(checkInSignal, { sessionId: s, verifiedMinutes: 90, at: 0 });
+        await m.query('state');
+      }
+      await m.signal(completeSignal, { assessmentPassed: true });
+      await m.result();
+      await save('projected-at-issue-claim-directed-settled', m);
     });
   } finally {
     await env.teardown();

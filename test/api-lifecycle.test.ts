@@ -9,7 +9,7 @@ import type { Db } from '../db/connection';
 import { voucherWorkflowId } from '../workflows/voucher/contract';
 import { stateQuery } from '../workflows/voucher/messages';
 import { bearer, claimVoucher, keyFor, testApp } from './helpers/api';
-import { testPii } from './helpers/env';
+import { testPii, testWorker, uniqueTaskQueue } from './helpers/env';
 import { timeSkippingWorld, type World } from './helpers/world';
 import { makeCatalogueEntry, makeClass, makeInstitution, makePerson, makeResidentId, uniqueOccupation, type PersonFixture } from './helpers/fixtures';
 
@@ -70,6 +70,37 @@ describe('issue', () => {
     expect(JSON.stringify(body)).not.toContain(person.name);
     const desc = await env.client.workflow.getHandle(voucherWorkflowId(body.voucherNo)).describe();
     expect(await desc.staticSummary()).toBe(`${body.voucherNo} · general · 330602`);
+  });
+
+  test('R2.1 R2.5: HR\'s issue answers without waiting for any worker, and HR lists the voucher at once', async () => {
+    // An app on a task queue no worker polls: the voucher is started but never takes a workflow task.
+    const idleQueue = uniqueTaskQueue('api-idle');
+    const idle = testApp(db, env.client, idleQueue);
+    const person = await makePerson(db, testPii);
+    const res = await request(idle).post('/v1/vouchers').set(bearer(hr)).send({ type: 'general', idNumber: person.idNumber });
+    expect(res.status).toBe(201);
+    const voucherNo = res.body.voucherNo as string;
+    const handle = env.client.workflow.getHandle(voucherWorkflowId(voucherNo));
+    try {
+      expect(res.body).toMatchObject({ voucherNo, status: 'issued', type: 'general', issuerDistrict: '330602' });
+      expect(res.body.claimDeadline).toMatch(/\+08:00$/);
+      const d = await handle.describe();
+      expect(d.status.name).toBe('RUNNING');
+      expect(d.historyLength).toBe(2); // started, first task scheduled: nothing has run it
+      const listed = await request(app).get('/v1/vouchers').query({ personRef: person.personRef }).set(bearer(hr));
+      expect(listed.status).toBe(200);
+      expect(listed.body.items).toEqual([res.body]);
+      expect((await db('vouchers').where({ voucher_no: voucherNo }).first()).revision).toBe(0);
+      // A worker comes up: the voucher runs from there, and answers what the issue answered.
+      const late = await testWorker(env, db, idleQueue);
+      const shown = await late.runUntil(async () => request(app).get(`/v1/vouchers/${voucherNo}`).set(bearer(hr)));
+      expect(shown.status).toBe(200);
+      expect(shown.body).toEqual(res.body);
+    } finally {
+      // (The time-skipping server does not skip time past a workflow task nobody took, even once the
+      // workflow is terminated: the worker above has taken it.)
+      await handle.terminate('test cleanup');
+    }
   });
 
   test('bad input gets a 4xx problem and issues nothing: malformed ID, unknown person, extra field, no key, wrong role', async () => {

@@ -19,6 +19,7 @@ import { localYear } from '../policy/calendar';
 import { issuanceWorkflowId, type IssuanceProgress } from '../workflows/issuance/contract';
 import { issuanceProgressQuery } from '../workflows/issuance/messages';
 import { voucherWorkflowId } from '../workflows/voucher/contract';
+import { claimUpdate } from '../workflows/voucher/messages';
 import { initialSnapshot } from '../workflows/voucher/initial-state';
 import { bearer, keyFor, testApp } from './helpers/api';
 import { ownDatabase, type OwnDatabase, testPii, testWorker, timeSkippingEnv, uniqueTaskQueue } from './helpers/env';
@@ -206,6 +207,23 @@ describe(`a trainee list of ${N} rows`, () => {
     expect(byRow.get(N + 2)).toEqual(['INVALID_ID_NUMBER']);
     expect(byRow.get(N + 3)).toEqual(['PERSON_NOT_REGISTERED']);
     expect(byRow.get(N + 4)).toEqual(['IDENTITY_MISMATCH']);
+  });
+
+  test('R2.5: a list\'s voucher does not project its state at issue again (its chunk wrote it); its first change reaches the read model', async () => {
+    const [r] = await db('issuance_rows').where({ list_id: listId, outcome: 'issued' }).orderBy('row_no', 'desc').limit(1);
+    const handle = env.client.workflow.getHandle(voucherWorkflowId(r.voucher_no));
+    expect(r.voucher_input.projectedAtIssue).toBe(true);
+    let events = (await handle.fetchHistory()).events ?? [];
+    for (const until = Date.now() + 5 * 60_000; !events.some((e) => e.workflowTaskCompletedEventAttributes); ) {
+      if (Date.now() > until) throw new Error(`voucher ${r.voucher_no} has taken no workflow task`);
+      await new Promise((res) => setTimeout(res, 500));
+      events = (await handle.fetchHistory()).events ?? [];
+    }
+    // Its first workflow task ran no projection (no local-activity marker) and upserted nothing.
+    expect(events.filter((e) => e.markerRecordedEventAttributes || e.upsertWorkflowSearchAttributesEventAttributes)).toEqual([]);
+    expect(await db('vouchers').where({ voucher_no: r.voucher_no }).first()).toMatchObject({ status: 'issued', revision: 0 });
+    await handle.executeUpdate(claimUpdate, { args: [{ channel: 'zlb' }] });
+    expect(await db('vouchers').where({ voucher_no: r.voucher_no }).first()).toMatchObject({ status: 'claimed', revision: 1, claim_channel: 'zlb' });
   });
 
   test('R2.5: re-uploading the same list issues nothing twice and answers the job; the same listId with other content → 409', async () => {

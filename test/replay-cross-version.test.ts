@@ -13,7 +13,8 @@
  *      and events fall under the baseline's `rollbackSafe` predicate replay on the baseline's code, so
  *      a worker rolled back to it keeps those vouchers running. Histories that use a newer feature (for
  *      the claim step, R2.7: inputs with `awaitsClaim`; changed-only search-attribute upserts: inputs
- *      with `searchAttributesOnChange`; or a `patched()` marker the baseline does not know) are not
+ *      with `searchAttributesOnChange`; list vouchers whose state at issue the issuer projected: inputs
+ *      with `projectedAtIssue`; or a `patched()` marker the baseline does not know) are not
  *      promised; their result is reported, not asserted.
  *
  * A clean CI clone has full history. If the baseline commit is missing (a shallow clone) the test fails
@@ -50,12 +51,12 @@ interface Baseline {
 }
 
 /**
- * Uses nothing the baseline lacks: no claim step (R2.7) and no changed-only search-attribute upserts in
- * the input, no patch the baseline does not know.
+ * Uses nothing the baseline lacks: no claim step (R2.7), no changed-only search-attribute upserts and no
+ * state projected at issue in the input, no patch the baseline does not know.
  */
 const withoutClaimStep = (h: History, b: Baseline) => {
   const input = workflowInput(h);
-  return !input?.awaitsClaim && !input?.searchAttributesOnChange && patchMarkers(h).every((id) => b.knownPatches.includes(id));
+  return !input?.awaitsClaim && !input?.searchAttributesOnChange && !input?.projectedAtIssue && patchMarkers(h).every((id) => b.knownPatches.includes(id));
 };
 
 /**
@@ -68,7 +69,7 @@ const BASELINES: Baseline[] = [
     name: 'the release before changed-only search-attribute upserts',
     knownPatches: [],
     // It knows the claim step; it upserts the whole set of search attributes on every publication.
-    rollbackSafe: (h, b) => !workflowInput(h)?.searchAttributesOnChange && patchMarkers(h).every((id) => b.knownPatches.includes(id)),
+    rollbackSafe: (h, b) => !workflowInput(h)?.searchAttributesOnChange && !workflowInput(h)?.projectedAtIssue && patchMarkers(h).every((id) => b.knownPatches.includes(id)),
   },
   {
     commit: 'e1086c7de49e361e7719d275ea85bb122883df5d',

@@ -22,6 +22,7 @@ test('the recorded histories exist and cover the lifecycle, with and without the
       'claim-expired-not-claimed.json',
       'claim-directed-settled.json',
       'sa-on-change-claim-directed-settled.json',
+      'projected-at-issue-claim-directed-settled.json',
     ]),
   );
 });

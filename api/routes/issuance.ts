@@ -13,6 +13,7 @@ import {
   eligibilityReasons,
   loadPersonRecords,
   startVoucherWorkflow,
+  writeStateAtIssue,
   type RowReason,
 } from '../../activities/issuance-activities';
 import { isPriorityGroup, validatePersonRecord } from '../../eligibility/engine';
@@ -23,6 +24,7 @@ import { issuanceWorkflowId, LIST_CHUNK_SIZE, LIST_ID_PATTERN, LIST_PARALLEL_CHU
 import { issuanceProgressQuery } from '../../workflows/issuance/messages';
 import type { bulkIssuanceWorkflow } from '../../workflows/issuance/bulk';
 import { CLAIM_CHANNELS, TERMINAL_STATUSES, VOUCHER_NO_PATTERN, VOUCHER_TASK_QUEUE, voucherWorkflowId, type VoucherSnapshot } from '../../workflows/voucher/contract';
+import { initialSnapshot } from '../../workflows/voucher/initial-state';
 import { claimUpdate, stateQuery } from '../../workflows/voucher/messages';
 import { requireRole, type Principal } from '../auth';
 import { asyncRoute, hasNul, keysetPage, parse, type ApiDeps } from '../http';
@@ -285,8 +287,13 @@ export function issuanceRoutes(deps: ApiDeps): Router {
         // R2.7: the holder obtains it by claiming it through a channel; the activation clock starts then.
         awaitsClaim: true,
       });
-      const handle = await startVoucherWorkflow(client, taskQueue, input);
-      const s = await handle.query(stateQuery);
+      await startVoucherWorkflow(client, taskQueue, input);
+      // The answer is the state at issue, a pure function of the input: it needs no worker to be up (a
+      // query would, and a 5xx after the start would report a voucher that exists as not issued). The
+      // same state goes to the read model at once, so HR's lists show the voucher before its workflow's
+      // first task; the workflow's own projection of it (this input has no `projectedAtIssue`) keeps it.
+      const s = initialSnapshot(input);
+      await writeStateAtIssue(db, [input]);
       logger.info({ voucherNo: input.voucherNo, by: req.principal!.id }, 'voucher issued');
       res.status(201).location(`/v1/vouchers/${input.voucherNo}`).json(view(s, req.principal!));
     }),

@@ -58,6 +58,13 @@ export interface VoucherInput {
    * whole set on every publication, as their histories did.
    */
   searchAttributesOnChange?: boolean;
+  /**
+   * The issuer writes the state at issue (`initialSnapshot`) to the read model itself and does not
+   * report the voucher issued until it has (list issuance: the chunk activity retries until its batch
+   * is written), so the workflow skips its own first projection, which would change nothing. Absent on
+   * older vouchers and on single issues, whose workflows project the state at issue as before.
+   */
+  projectedAtIssue?: boolean;
   /** The policy in force at issue, captured whole. */
   policy: PolicyParams;
 }

@@ -88,7 +88,8 @@ export async function voucherWorkflow(input: VoucherInput): Promise<VoucherSnaps
 
   const isFinal = () => TERMINAL_STATUSES.includes(s.status);
 
-  let dirty = true;
+  // The state at issue is already in the read model when the issuer wrote it (`projectedAtIssue`).
+  let dirty = !input.projectedAtIssue;
   function touch(): void {
     s.revision += 1;
     dirty = true;

@@ -22,6 +22,8 @@ const PG_MESSAGES = /Connection terminated|connection error|Connection ended une
  * come back later, not an internal error.
  */
 const GRPC_UNAVAILABLE = new Set([14, 4, 8]);
+/** gRPC status CANCELLED. */
+const GRPC_CANCELLED = 1;
 
 function databaseDown(e: { name?: unknown; code?: unknown; message?: unknown }): boolean {
   if (e.name === 'KnexTimeoutError') return true;
@@ -35,8 +37,14 @@ export function unavailableProblem(err: unknown): Problem | undefined {
   for (let depth = 0; depth < 5 && e && typeof e === 'object'; depth++) {
     const x = e as { name?: unknown; code?: unknown; message?: unknown; cause?: unknown };
     if (e instanceof ServiceError || x.name === 'ServiceError') {
-      const code = (x.cause as { code?: unknown } | undefined)?.code;
+      const cause = x.cause as { code?: unknown; message?: unknown } | undefined;
+      const code = cause?.code;
       if (typeof code === 'number' && GRPC_UNAVAILABLE.has(code)) return new Problem(503, 'TEMPORAL_UNAVAILABLE', 'the workflow service is unavailable; retry later');
+      // The native connection reports a call's own deadline passing (api/http.ts, boundedQuery) as
+      // CANCELLED with this message, where the server would have said DEADLINE_EXCEEDED.
+      if (code === GRPC_CANCELLED && typeof cause?.message === 'string' && /^Timeout expired/.test(cause.message)) {
+        return new Problem(503, 'TEMPORAL_UNAVAILABLE', 'the workflow did not answer in time (no worker may be running); retry later');
+      }
     } else if (databaseDown(x)) {
       return new Problem(503, 'DATABASE_UNAVAILABLE', 'the database is unavailable; retry later');
     }

@@ -3,13 +3,16 @@
  * lifecycle, its refusals as problem+json with the rule ID, scopes, and that refused requests change nothing.
  */
 import request from 'supertest';
+import { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Express } from 'express';
 import type { Db } from '../db/connection';
 import { voucherWorkflowId } from '../workflows/voucher/contract';
 import { stateQuery } from '../workflows/voucher/messages';
+import { createApp } from '../api/app';
+import { createLogger } from '../lib/logger';
 import { bearer, claimVoucher, keyFor, testApp } from './helpers/api';
-import { testPii, testWorker, uniqueTaskQueue } from './helpers/env';
+import { testDataConverter, testPii, testWorker, uniqueTaskQueue } from './helpers/env';
 import { timeSkippingWorld, type World } from './helpers/world';
 import { makeCatalogueEntry, makeClass, makeInstitution, makePerson, makeResidentId, uniqueOccupation, type PersonFixture } from './helpers/fixtures';
 
@@ -72,10 +75,12 @@ describe('issue', () => {
     expect(await desc.staticSummary()).toBe(`${body.voucherNo} · general · 330602`);
   });
 
-  test('R2.1 R2.5: HR\'s issue answers without waiting for any worker, and HR lists the voucher at once', async () => {
+  test('R2.1 R2.5 R2.7: with no worker up, HR\'s issue still answers and lists the voucher; reads and a claim answer 503 + Retry-After and change nothing', async () => {
     // An app on a task queue no worker polls: the voucher is started but never takes a workflow task.
     const idleQueue = uniqueTaskQueue('api-idle');
-    const idle = testApp(db, env.client, idleQueue);
+    // Its client on the native connection, as the API process has it (lib/temporal-connection.ts).
+    const native = new Client({ connection: env.nativeConnection, dataConverter: testDataConverter });
+    const idle = createApp({ db, client: native, pii: testPii, logger: createLogger('silent'), taskQueue: idleQueue, validateResponses: true, queryTimeoutMs: 1_000 });
     const person = await makePerson(db, testPii);
     const res = await request(idle).post('/v1/vouchers').set(bearer(hr)).send({ type: 'general', idNumber: person.idNumber });
     expect(res.status).toBe(201);
@@ -91,11 +96,23 @@ describe('issue', () => {
       expect(listed.status).toBe(200);
       expect(listed.body.items).toEqual([res.body]);
       expect((await db('vouchers').where({ voucher_no: voucherNo }).first()).revision).toBe(0);
+      // Reading the voucher needs its workflow, and so does claiming it: a bounded wait, then 503.
+      const read = await request(idle).get(`/v1/vouchers/${voucherNo}`).set(bearer(hr));
+      expect(read.status).toBe(503);
+      expect(read.body.code).toBe('TEMPORAL_UNAVAILABLE');
+      expect(read.headers['retry-after']).toEqual(expect.any(String));
+      const holder = await keyFor(db, 'holder', { personRef: person.personRef });
+      const claim = await request(idle).post(`/v1/vouchers/${voucherNo}/claim`).set(bearer(holder)).send({ channel: 'zlb', name: person.name, idNumber: person.idNumber, phone: person.phone });
+      expect(claim.status).toBe(503);
+      expect(claim.body.code).toBe('TEMPORAL_UNAVAILABLE');
+      expect(claim.headers['retry-after']).toEqual(expect.any(String));
+      expect((await handle.describe()).historyLength).toBe(2); // no Update was sent
       // A worker comes up: the voucher runs from there, and answers what the issue answered.
       const late = await testWorker(env, db, idleQueue);
       const shown = await late.runUntil(async () => request(app).get(`/v1/vouchers/${voucherNo}`).set(bearer(hr)));
       expect(shown.status).toBe(200);
-      expect(shown.body).toEqual(res.body);
+      expect(shown.body).toEqual(res.body); // still issued: the refused claim left nothing behind
+      expect(await db('voucher_claims').where({ voucher_no: voucherNo })).toHaveLength(0);
     } finally {
       // (The time-skipping server does not skip time past a workflow task nobody took, even once the
       // workflow is terminated: the worker above has taken it.)

@@ -32,7 +32,14 @@ test.each([
   expect(unavailableProblem(err)).toMatchObject({ status: 503, code: 'TEMPORAL_UNAVAILABLE' });
 });
 
+test('a query past its deadline on the native connection (CANCELLED "Timeout expired") → 503 TEMPORAL_UNAVAILABLE', () => {
+  // As core reports it: the cause is itself a ServiceError, with the gRPC code on it.
+  const err = new ServiceError('Failed to query Workflow', { cause: Object.assign(new ServiceError('Timeout expired'), { code: 1 }) });
+  expect(unavailableProblem(err)).toMatchObject({ status: 503, code: 'TEMPORAL_UNAVAILABLE' });
+});
+
 test.each([
+  ['a Temporal CANCELLED for another reason', new ServiceError('cancelled', { cause: withCode('Call cancelled', 1) })],
   ['a unique violation', withCode('duplicate key value violates unique constraint', '23505')],
   ['a syntax error', withCode('syntax error at or near "x"', '42601')],
   ['a plain error', new Error('boom')],

@@ -26,7 +26,7 @@ import { idempotency } from './idempotency';
 import { specialBodies } from './bodies';
 import { requestContext } from '../lib/request-id';
 import { auditLog, createMetrics, perPrincipalLimit, readiness, requestLogs, securityHeaders } from './ops';
-import { asyncRoute, boundedQuery, hasNul, parse, type ApiDeps } from './http';
+import { asyncRoute, hasNul, parse, type ApiDeps } from './http';
 import { Problem, sendProblem } from './problem';
 import { RETRY_AFTER_SECONDS, unavailableProblem } from './unavailable';
 import { exclusive, freshReads } from './single-flight';
@@ -131,7 +131,7 @@ export function createApp(deps: ApiDeps) {
     if (!VOUCHER_NO_PATTERN.test(voucherNo)) throw new Problem(404, 'VOUCHER_NOT_FOUND');
     try {
       // A shared answer: every caller only reads it (views are built as new objects).
-      return await sharedRead(voucherNo, () => boundedQuery(deps, () => client.workflow.getHandle(voucherWorkflowId(voucherNo)).query(stateQuery)));
+      return await sharedRead(voucherNo, () => client.workflow.getHandle(voucherWorkflowId(voucherNo)).query(stateQuery));
     } catch (e) {
       if (e instanceof WorkflowNotFoundError) throw new Problem(404, 'VOUCHER_NOT_FOUND');
       throw e;

@@ -29,22 +29,6 @@ export interface ApiDeps {
   temporalUiOrigin?: string;
   /** Cache of authenticated principals, kept true by PostgreSQL notifications (absent: every request looks its key up). */
   principalCache?: PrincipalCache;
-  /** How long a workflow query may take before the request answers 503 (default QUERY_TIMEOUT_MS). */
-  queryTimeoutMs?: number;
-}
-
-/**
- * A query needs a worker to answer it. With Temporal up but no worker polling (all workers down or
- * deploying), the server holds it for as long as the caller waits: without a bound the request would
- * hang. Past this, the query fails with DEADLINE_EXCEEDED and the request answers 503 + Retry-After
- * (api/unavailable.ts) — and since every route that sends an Update reads the voucher by query first,
- * such a route answers 503 before sending anything, rather than leave an Update waiting for a worker.
- */
-export const QUERY_TIMEOUT_MS = 30_000;
-
-/** Runs `query` (one or more workflow queries) under a deadline of `deps.queryTimeoutMs`. */
-export function boundedQuery<T>(deps: Pick<ApiDeps, 'client' | 'queryTimeoutMs'>, query: () => Promise<T>): Promise<T> {
-  return deps.client.withDeadline(Date.now() + (deps.queryTimeoutMs ?? QUERY_TIMEOUT_MS), query);
 }
 
 export const asyncRoute =

@@ -40,7 +40,7 @@ export function unavailableProblem(err: unknown): Problem | undefined {
       const cause = x.cause as { code?: unknown; message?: unknown } | undefined;
       const code = cause?.code;
       if (typeof code === 'number' && GRPC_UNAVAILABLE.has(code)) return new Problem(503, 'TEMPORAL_UNAVAILABLE', 'the workflow service is unavailable; retry later');
-      // The native connection reports a call's own deadline passing (api/http.ts, boundedQuery) as
+      // The native connection reports a call's own deadline passing (lib/temporal-connection.ts) as
       // CANCELLED with this message, where the server would have said DEADLINE_EXCEEDED.
       if (code === GRPC_CANCELLED && typeof cause?.message === 'string' && /^Timeout expired/.test(cause.message)) {
         return new Problem(503, 'TEMPORAL_UNAVAILABLE', 'the workflow did not answer in time (no worker may be running); retry later');

@@ -1,9 +1,19 @@
 /** Connections to Temporal for the API (client) and the worker, with the same address rules. */
-import { Client } from '@temporalio/client';
+import { Client, type WorkflowClientInterceptor } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { dataConverter, type CodecKeys } from './codec';
 import { requestIdClientInterceptor } from './request-id';
 import { TemporalBreaker, type BreakerEvents } from './temporal-breaker';
+
+/**
+ * How long one of the API's workflow queries may take. A query needs a worker to answer it: with
+ * Temporal up but no worker polling (all workers down or deploying) the server holds it for as long as
+ * the caller waits, so without a bound the request would hang. Past this the query fails (core reports
+ * its own deadline as CANCELLED "Timeout expired") and the API answers 503 + Retry-After
+ * (api/unavailable.ts). Every route that sends an Update reads the voucher by query first, so such a
+ * route answers 503 before sending anything rather than leave an Update waiting for a worker.
+ */
+export const QUERY_TIMEOUT_MS = 30_000;
 
 /**
  * The API's client, on the SDK's native connection (Rust core: HTTP/2 and retries outside the event
@@ -13,10 +23,19 @@ import { TemporalBreaker, type BreakerEvents } from './temporal-breaker';
  * (lib/temporal-breaker.ts) makes every later call fail at once until Temporal answers again, so the
  * API answers 503 + Retry-After at once rather than after each request's retries.
  */
-export async function connectClient(address: string, namespace: string, codecKeys: CodecKeys, events?: BreakerEvents): Promise<Client> {
+export async function connectClient(
+  address: string,
+  namespace: string,
+  codecKeys: CodecKeys,
+  events?: BreakerEvents,
+  queryTimeoutMs = QUERY_TIMEOUT_MS,
+): Promise<Client> {
   const connection = await NativeConnection.connect({ address });
   const breaker = new TemporalBreaker(() => connection.workflowService.getSystemInfo({}), events);
-  return new Client({ connection, namespace, dataConverter: dataConverter(codecKeys), interceptors: { workflow: [breaker.interceptor(), requestIdClientInterceptor] } });
+  const bounded: WorkflowClientInterceptor = {
+    query: (input, next) => connection.withDeadline(Date.now() + queryTimeoutMs, () => next(input)),
+  };
+  return new Client({ connection, namespace, dataConverter: dataConverter(codecKeys), interceptors: { workflow: [breaker.interceptor(), bounded, requestIdClientInterceptor] } });
 }
 
 export async function connectNative(address: string): Promise<NativeConnection> {

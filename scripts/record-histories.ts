@@ -124,17 +124,21 @@ async function main() {
       //    claimed, activated, trained (one check-in per publication), settled.
       const person = await makePerson(db, testPii, { employmentDistrict: '330603' });
       const input = await buildVoucherInput(db, { type: 'directed', issuerDistrict: '330602', personRef: person.personRef, obtainedAt: await env.currentTimeMs(), occupationCode: occ, awaitsClaim: true });
+      /** Claimed, activated, enrolled, four check-ins one workflow task each (as when days apart), settled. */
+      const claimTrainSettle = async (h: Awaited<ReturnType<typeof startVoucherWorkflow>>, channel: string) => {
+        await h.executeUpdate(claimUpdate, { args: [{ channel }] });
+        await h.executeUpdate(activateUpdate, { args: [{}] });
+        const cls = await makeClass(db, { institutionId: inst, firstStart: (await env.currentTimeMs()) + 7 * 86_400_000, occupationCode: occ, sessions: 5 });
+        await h.executeUpdate(enrolUpdate, { args: [{ classId: cls.classId, institutionId: inst, review: { passed: true } }] });
+        for (const s of cls.sessionIds.slice(0, 4)) {
+          await h.signal(checkInSignal, { sessionId: s, verifiedMinutes: 90, at: 0 });
+          await h.query('state');
+        }
+        await h.signal(completeSignal, { assessmentPassed: true });
+        await h.result();
+      };
       const k = await startVoucherWorkflow(env.client, taskQueue, input);
-      await k.executeUpdate(claimUpdate, { args: [{ channel: 'zlb' }] });
-      await k.executeUpdate(activateUpdate, { args: [{}] });
-      const cls4 = await makeClass(db, { institutionId: inst, firstStart: (await env.currentTimeMs()) + 7 * 86_400_000, occupationCode: occ, sessions: 5 });
-      await k.executeUpdate(enrolUpdate, { args: [{ classId: cls4.classId, institutionId: inst, review: { passed: true } }] });
-      for (const s of cls4.sessionIds.slice(0, 4)) {
-        await k.signal(checkInSignal, { sessionId: s, verifiedMinutes: 90, at: 0 });
-        await k.query('state'); // one workflow task per check-in, as when they are days apart
-      }
-      await k.signal(completeSignal, { assessmentPassed: true });
-      await k.result();
+      await claimTrainSettle(k, 'zlb');
       await save('sa-on-change-claim-directed-settled', k);
 
       // 9. Issued from a list (R2.5): the issuer wrote the state at issue to the read model, so the
@@ -144,16 +148,7 @@ async function main() {
       await writeStateAtIssue(db, [listInput]);
       const m = await startVoucherWorkflow(env.client, taskQueue, listInput);
       await m.query('state'); // its first workflow task
-      await m.executeUpdate(claimUpdate, { args: [{ channel: 'wechat' }] });
-      await m.executeUpdate(activateUpdate, { args: [{}] });
-      const cls5 = await makeClass(db, { institutionId: inst, firstStart: (await env.currentTimeMs()) + 7 * 86_400_000, occupationCode: occ, sessions: 5 });
-      await m.executeUpdate(enrolUpdate, { args: [{ classId: cls5.classId, institutionId: inst, review: { passed: true } }] });
-      for (const s of cls5.sessionIds.slice(0, 4)) {
-        await m.signal(checkInSignal, { sessionId: s, verifiedMinutes: 90, at: 0 });
-        await m.query('state');
-      }
-      await m.signal(completeSignal, { assessmentPassed: true });
-      await m.result();
+      await claimTrainSettle(m, 'wechat');
       await save('projected-at-issue-claim-directed-settled', m);
     });
   } finally {

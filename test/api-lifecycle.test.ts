@@ -3,16 +3,14 @@
  * lifecycle, its refusals as problem+json with the rule ID, scopes, and that refused requests change nothing.
  */
 import request from 'supertest';
-import { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Express } from 'express';
 import type { Db } from '../db/connection';
 import { voucherWorkflowId } from '../workflows/voucher/contract';
 import { stateQuery } from '../workflows/voucher/messages';
-import { createApp } from '../api/app';
-import { createLogger } from '../lib/logger';
+import { connectClient } from '../lib/temporal-connection';
 import { bearer, claimVoucher, keyFor, testApp } from './helpers/api';
-import { testDataConverter, testPii, testWorker, uniqueTaskQueue } from './helpers/env';
+import { testCodecKeys, testPii, testWorker, uniqueTaskQueue } from './helpers/env';
 import { timeSkippingWorld, type World } from './helpers/world';
 import { makeCatalogueEntry, makeClass, makeInstitution, makePerson, makeResidentId, uniqueOccupation, type PersonFixture } from './helpers/fixtures';
 
@@ -78,9 +76,9 @@ describe('issue', () => {
   test('R2.1 R2.5 R2.7: with no worker up, HR\'s issue still answers and lists the voucher; reads and a claim answer 503 + Retry-After and change nothing', async () => {
     // An app on a task queue no worker polls: the voucher is started but never takes a workflow task.
     const idleQueue = uniqueTaskQueue('api-idle');
-    // Its client on the native connection, as the API process has it (lib/temporal-connection.ts).
-    const native = new Client({ connection: env.nativeConnection, dataConverter: testDataConverter });
-    const idle = createApp({ db, client: native, pii: testPii, logger: createLogger('silent'), taskQueue: idleQueue, validateResponses: true, queryTimeoutMs: 1_000 });
+    // Its client built as the API process builds it (lib/temporal-connection.ts), with a 1 s query bound.
+    const native = await connectClient(env.address, 'default', testCodecKeys, undefined, 1_000);
+    const idle = testApp(db, native, idleQueue);
     const person = await makePerson(db, testPii);
     const res = await request(idle).post('/v1/vouchers').set(bearer(hr)).send({ type: 'general', idNumber: person.idNumber });
     expect(res.status).toBe(201);
@@ -117,6 +115,7 @@ describe('issue', () => {
       // (The time-skipping server does not skip time past a workflow task nobody took, even once the
       // workflow is terminated: the worker above has taken it.)
       await handle.terminate('test cleanup');
+      await native.connection.close();
     }
   });
 

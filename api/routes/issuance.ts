@@ -27,7 +27,7 @@ import { CLAIM_CHANNELS, TERMINAL_STATUSES, VOUCHER_NO_PATTERN, VOUCHER_TASK_QUE
 import { initialSnapshot } from '../../workflows/voucher/initial-state';
 import { claimUpdate, stateQuery } from '../../workflows/voucher/messages';
 import { requireRole, type Principal } from '../auth';
-import { asyncRoute, boundedQuery, hasNul, keysetPage, parse, type ApiDeps } from '../http';
+import { asyncRoute, hasNul, keysetPage, parse, type ApiDeps } from '../http';
 import { disclose } from '../disclosure';
 import { Problem } from '../problem';
 import { refusalFrom } from '../refusal';
@@ -310,7 +310,7 @@ export function issuanceRoutes(deps: ApiDeps): Router {
       const handle = client.workflow.getHandle(voucherWorkflowId(voucherNo));
       let s: VoucherSnapshot;
       try {
-        s = await boundedQuery(deps, () => handle.query(stateQuery));
+        s = await handle.query(stateQuery);
       } catch (e) {
         if (e instanceof WorkflowNotFoundError) throw new Problem(404, 'VOUCHER_NOT_FOUND');
         throw e;
@@ -512,7 +512,7 @@ export function issuanceRoutes(deps: ApiDeps): Router {
   /** The job's progress: the workflow's query, or the stored rows when the workflow is not reachable. */
   async function progressOf(listId: string): Promise<IssuanceProgress> {
     try {
-      const p = await boundedQuery(deps, () => client.workflow.getHandle(issuanceWorkflowId(listId)).query(issuanceProgressQuery));
+      const p = await client.workflow.getHandle(issuanceWorkflowId(listId)).query(issuanceProgressQuery);
       if (p.total > 0) return p;
     } catch (e) {
       if (!(e instanceof WorkflowNotFoundError)) logger.warn({ listId, err: (e as Error).message }, 'issuance progress query failed');

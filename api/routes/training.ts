@@ -23,7 +23,7 @@ import { classCompletionQuery, institutionStateQuery, reapproveSignal, recordStr
 import { VOUCHER_NO_PATTERN, VOUCHER_TASK_QUEUE, VoucherStatus, voucherWorkflowId, type VoucherSnapshot } from '../../workflows/voucher/contract';
 import { checkInSignal, stateQuery } from '../../workflows/voucher/messages';
 import { requireRole } from '../auth';
-import { asyncRoute, boundedQuery, parse, type ApiDeps } from '../http';
+import { asyncRoute, parse, type ApiDeps } from '../http';
 import { freshReads } from '../single-flight';
 import { Problem } from '../problem';
 import { policyInForceFromDb } from '../voucher-input';
@@ -194,7 +194,7 @@ export function trainingRoutes(deps: ApiDeps): Router {
   const sharedRead = freshReads();
   async function voucherState(voucherNo: string): Promise<VoucherSnapshot | undefined> {
     try {
-      return await sharedRead(voucherNo, () => boundedQuery(deps, () => client.workflow.getHandle(voucherWorkflowId(voucherNo)).query(stateQuery)));
+      return await sharedRead(voucherNo, () => client.workflow.getHandle(voucherWorkflowId(voucherNo)).query(stateQuery));
     } catch (e) {
       if (e instanceof WorkflowNotFoundError) return undefined;
       throw e;
@@ -338,7 +338,7 @@ export function trainingRoutes(deps: ApiDeps): Router {
       const id = String(req.params.id);
       const inst = await institutionOr404(id);
       try {
-        const s = await boundedQuery(deps, () => queryRetrying(() => client.workflow.getHandle(institutionWorkflowId(id)).query(institutionStateQuery)));
+        const s = await queryRetrying(() => client.workflow.getHandle(institutionWorkflowId(id)).query(institutionStateQuery));
         res.json({ ...s, strikes: s.strikes.map((x) => ({ ...x, at: t(x.at), expiresAt: t(x.expiresAt) })), rectifiedAt: s.rectifiedAt === undefined ? null : t(s.rectifiedAt) });
       } catch (e) {
         if (!(e instanceof WorkflowNotFoundError)) throw e;
@@ -728,7 +728,7 @@ export function trainingRoutes(deps: ApiDeps): Router {
     asyncRoute(async (req, res) => {
       const cls = await ownClass(req, String(req.params.classId));
       try {
-        res.json(await boundedQuery(deps, () => client.workflow.getHandle(classCompletionWorkflowId(cls.id)).query(classCompletionQuery)));
+        res.json(await client.workflow.getHandle(classCompletionWorkflowId(cls.id)).query(classCompletionQuery));
       } catch (e) {
         if (e instanceof WorkflowNotFoundError) throw new Problem(404, 'COMPLETION_NOT_FOUND');
         throw e;

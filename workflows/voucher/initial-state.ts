@@ -1,7 +1,7 @@
 /**
  * A voucher's state at issue, before any message: a pure function of its input. The workflow starts
- * from it, and the list issuance writes it to the read model as soon as it has started the voucher
- * (activities/issuance-activities.ts), so HR sees a list's vouchers before their workflows have run.
+ * from it, and the issuer (HR's single issue, a list's chunk) writes it to the read model as soon as it
+ * has started the voucher (`writeStateAtIssue`), so HR sees vouchers before their workflows have run.
  */
 import { addCalendarMonths } from '../../policy/calendar';
 import { issuedAtOf, VoucherStatus, type VoucherInput, type VoucherSnapshot } from './contract';

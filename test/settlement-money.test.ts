@@ -4,6 +4,7 @@
  * batches with files, stamping and reconciliation (R3.13), account corrections and clawbacks (R4.5).
  */
 import request from 'supertest';
+import { Client, Connection } from '@temporalio/client';
 import ExcelJS from 'exceljs';
 import { createHash } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -117,6 +118,16 @@ describe('R4.5 clawback', () => {
     expect(view.body.settlement.budgetStatus).toBe('waiting_budget');
 
     expect((await request(app).post(`/v1/vouchers/${voucherNo}/clawback`).set(bearer(hrOther)).send({ reason: 'fake training' })).status).toBe(404);
+    // R4.4: with Temporal unreachable the institution's strike cannot be counted, so the clawback is
+    // refused whole (503): no ledger entry, no strike row. A real client with nothing listening, no retries.
+    const down = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1', interceptors: [] }) });
+    try {
+      const refused = await request(testApp(db, down, taskQueue)).post(`/v1/vouchers/${voucherNo}/clawback`).set(bearer(hr)).send({ reason: 'fake training' });
+      expect({ status: refused.status, code: refused.body.code }).toEqual({ status: 503, code: 'TEMPORAL_UNAVAILABLE' });
+      expect({ clawbacks: await db('clawbacks').where({ voucher_no: voucherNo }), strikes: await db('institution_strikes').where({ institution_id: instId }) }).toEqual({ clawbacks: [], strikes: [] });
+    } finally {
+      await down.connection.close();
+    }
     const cb = await request(app).post(`/v1/vouchers/${voucherNo}/clawback`).set(bearer(hr)).send({ reason: 'fake training: roster photos reused' });
     expect(cb.status).toBe(201);
     const disb = await db('disbursements').where({ voucher_no: voucherNo }).first();

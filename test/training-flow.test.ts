@@ -4,6 +4,7 @@
  * rectification and re-approval (R4.4).
  */
 import request from 'supertest';
+import { Client, Connection } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Express } from 'express';
 import { createTrainingActivities } from '../activities/training-activities';
@@ -253,5 +254,27 @@ describe('strike register (R4.4)', () => {
     const fresh = await eventually(register, (r) => r.body.strikes?.length === 1);
     expect(fresh.body.counts).toEqual({ lax_review: 1, quality: 0 });
     expect(await status()).toBe('approved');
+  });
+
+  test('R4.4: a strike the institution workflow cannot be told of is not recorded either (503, no register row); the retry records and counts it once', async () => {
+    const inst = await approvedInstitution();
+    // The API of a deployment whose Temporal frontend is unreachable (a real client, nothing listening; no client retries).
+    const down = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1', interceptors: [] }) });
+    const apiDown = testApp(db, down, world.taskQueue, () => clock);
+    try {
+      const refused = await request(apiDown).post(`/v1/institutions/${inst.id}/strikes`).set(bearer(hr)).send({ kind: 'quality', evidence: 'unsigned attendance sheets' });
+      expect({ status: refused.status, code: refused.body.code, retryAfter: refused.headers['retry-after'] }).toEqual({ status: 503, code: 'TEMPORAL_UNAVAILABLE', retryAfter: '5' });
+      expect(await db('institution_strikes').where({ institution_id: inst.id })).toHaveLength(0);
+    } finally {
+      await down.connection.close();
+    }
+    const ok = await request(app).post(`/v1/institutions/${inst.id}/strikes`).set(bearer(hr)).send({ kind: 'quality', evidence: 'unsigned attendance sheets' });
+    expect(ok.status).toBe(202);
+    const counted = await eventually(
+      () => request(app).get(`/v1/institutions/${inst.id}/strikes`).set(bearer(hr)),
+      (r) => r.body.strikes?.length === 1,
+    );
+    expect(counted.body.strikes.map((x: { strikeId: string }) => x.strikeId)).toEqual([ok.body.strikeId]);
+    expect((await db('institution_strikes').where({ institution_id: inst.id })).map((x: { id: string }) => x.id)).toEqual([ok.body.strikeId]);
   });
 });

@@ -15,13 +15,12 @@ import { isValidResidentId, maskTail } from '../../lib/pii';
 import { localDate } from '../../policy/calendar';
 import { isShaoxingDistrict } from '../../policy/districts';
 import { settlementBatchWorkflowId, type SettlementBatchResult } from '../../workflows/settlement/contract';
-import { institutionWorkflowId, type InstitutionWorkflowInput } from '../../workflows/training/contract';
-import { recordStrikeSignal } from '../../workflows/training/messages';
 import { VOUCHER_NO_PATTERN, VOUCHER_TASK_QUEUE } from '../../workflows/voucher/contract';
 import { requireRole, type Principal } from '../auth';
 import { seesInFull } from '../disclosure';
 import { asyncRoute, isLocalDate, keysetPage, PAGE_PARAMS, parse, type ApiDeps } from '../http';
 import { Problem } from '../problem';
+import { recordStrike } from '../strikes';
 import { policyInForceFromDb } from '../voucher-input';
 import { catalogueView } from './public';
 
@@ -500,23 +499,20 @@ export function settlementRoutes(deps: ApiDeps): Router {
           .returning('*');
         if (ins.length === 0) throw new Problem(409, 'CLAWBACK_EXISTS', `voucher ${d.voucher_no} is already clawed back`, 'R4.5');
         if (institutionId) {
-          // R4.4/R4.5: the institution is held liable: one quality strike, evidence kept here.
-          await trx('institution_strikes')
-            .insert({ id: strikeId, institution_id: institutionId, kind: 'quality', evidence: `R4.5 clawback of ${d.voucher_no}: ${body.reason}`, district: req.principal!.district, principal_id: req.principal!.id, recorded_at: at })
-            .onConflict('id')
-            .ignore();
+          // R4.4/R4.5: the institution is held liable: one quality strike, evidence kept in the register,
+          // counted by its workflow in this same transaction (Temporal unreachable: no clawback either).
+          await recordStrike(trx, client, taskQueue, {
+            id: strikeId,
+            institutionId,
+            kind: 'quality',
+            evidence: `R4.5 clawback of ${d.voucher_no}: ${body.reason}`,
+            district: req.principal!.district ?? null,
+            principalId: req.principal!.id,
+            at,
+          });
         }
         return ins[0];
       });
-      if (institutionId) {
-        await client.workflow.signalWithStart('institutionWorkflow', {
-          workflowId: institutionWorkflowId(institutionId),
-          taskQueue,
-          args: [{ institutionId } satisfies InstitutionWorkflowInput],
-          signal: recordStrikeSignal,
-          signalArgs: [{ strikeId, kind: 'quality', evidence: `strike:${strikeId}`, by: req.principal!.id }],
-        });
-      }
       logger.info({ voucherNo: d.voucher_no, by: req.principal!.id }, 'clawback recorded');
       res.status(201).json(clawbackView(created));
     }),

@@ -19,13 +19,14 @@ import {
   type ClassCompletionInput,
   type InstitutionWorkflowInput,
 } from '../../workflows/training/contract';
-import { classCompletionQuery, institutionStateQuery, reapproveSignal, recordStrikeSignal } from '../../workflows/training/messages';
+import { classCompletionQuery, institutionStateQuery, reapproveSignal } from '../../workflows/training/messages';
 import { VOUCHER_NO_PATTERN, VOUCHER_TASK_QUEUE, VoucherStatus, voucherWorkflowId, type VoucherSnapshot } from '../../workflows/voucher/contract';
 import { checkInSignal, stateQuery } from '../../workflows/voucher/messages';
 import { requireRole } from '../auth';
 import { asyncRoute, parse, type ApiDeps } from '../http';
 import { freshReads } from '../single-flight';
 import { Problem } from '../problem';
+import { recordStrike } from '../strikes';
 import { policyInForceFromDb } from '../voucher-input';
 
 const ZONE = 'Asia/Shanghai';
@@ -298,20 +299,18 @@ export function trainingRoutes(deps: ApiDeps): Router {
         throw new Problem(409, 'INSTITUTION_NOT_APPROVED', `status is ${inst.status}`, 'R4.4');
       }
       const strikeId = randomUUID();
-      await db('institution_strikes').insert({
-        id: strikeId,
-        institution_id: id,
-        kind: body.kind,
-        evidence: body.evidence,
-        district: req.principal!.district,
-        principal_id: req.principal!.id,
-        recorded_at: new Date(now()).toISOString(),
-      });
-      await client.workflow.signalWithStart('institutionWorkflow', {
-        ...startInstitution(id),
-        signal: recordStrikeSignal,
-        signalArgs: [{ strikeId, kind: body.kind, evidence: `strike:${strikeId}`, by: req.principal!.id }],
-      });
+      // R4.4: the register row and the workflow's count together, or (Temporal unreachable) neither.
+      await db.transaction((trx) =>
+        recordStrike(trx, client, taskQueue, {
+          id: strikeId,
+          institutionId: id,
+          kind: body.kind,
+          evidence: body.evidence,
+          district: req.principal!.district ?? null,
+          principalId: req.principal!.id,
+          at: new Date(now()).toISOString(),
+        }),
+      );
       logger.info({ institutionId: id, kind: body.kind, by: req.principal!.id }, 'strike recorded');
       res.status(202).json({ strikeId, institutionId: id, kind: body.kind });
     }),

@@ -36,6 +36,7 @@ import { issuanceRoutes } from './routes/issuance';
 import { planRoutes } from './routes/plans';
 import { publicRoutes, statsPageRoutes } from './routes/public';
 import { settlementRoutes } from './routes/settlement';
+import { supervisionRoutes } from './routes/supervision';
 import { trainingRoutes } from './routes/training';
 
 const ActivateBody = z.object({ channel: z.enum(['zlb', 'zwfw', 'alipay', 'wechat', 'e-sscard']).optional() }).strict();
@@ -121,6 +122,7 @@ export function createApp(deps: ApiDeps) {
   v1.use(planRoutes(deps));
   v1.use(trainingRoutes(deps));
   v1.use(settlementRoutes(deps));
+  v1.use(supervisionRoutes(deps));
 
   /** Storm protection (api/single-flight.ts): one Update per voucher at a time in this process, and
    * concurrent reads of one voucher sharing a query that started after they arrived. */

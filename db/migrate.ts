@@ -14,6 +14,7 @@ import * as m007 from './migrations/007_claims';
 import * as m008 from './migrations/008_training_plans';
 import * as m009 from './migrations/009_attendance_reports';
 import * as m010 from './migrations/010_principals_notify';
+import * as m011 from './migrations/011_spot_checks';
 
 const MIGRATIONS: Record<string, { up(k: Knex): Promise<void>; down(k: Knex): Promise<void> }> = {
   '001_core': m001,
@@ -26,6 +27,7 @@ const MIGRATIONS: Record<string, { up(k: Knex): Promise<void>; down(k: Knex): Pr
   '008_training_plans': m008,
   '009_attendance_reports': m009,
   '010_principals_notify': m010,
+  '011_spot_checks': m011,
 };
 
 const source: Knex.MigrationSource<string> = {

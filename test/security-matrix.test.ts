@@ -181,6 +181,23 @@ async function settle(w: World): Promise<void> {
   expect((await db('disbursements').where({ voucher_no: w.no }).first())?.payer_district).toBe(DISTRICT);
 }
 
+/** An institution of DISTRICT (which supervises it, R4.3) with a class whose two sessions have already taken place. */
+async function supervisedClass(w: World): Promise<void> {
+  w.extra.supervisedInstitutionId = await makeInstitution(db, 'approved', DISTRICT);
+  await makeClass(db, { institutionId: w.extra.supervisedInstitutionId, firstStart: Date.now() - 3 * DAY, sessions: 2 });
+}
+
+/** A spot check DISTRICT's HR drew of that class (R4.3). */
+async function spotCheck(w: World): Promise<void> {
+  await supervisedClass(w);
+  const sc = await request(app)
+    .post('/v1/spot-checks')
+    .set(bearer(w.keys.hr))
+    .send({ from: '2020-01-01', to: '2099-12-31', sampleSize: 2, institutionId: w.extra.supervisedInstitutionId })
+    .expect(201);
+  w.extra.spotCheckId = sc.body.id;
+}
+
 /** A valid resident ID number nobody is registered with. */
 async function freshResidentId(): Promise<string> {
   let id = makeResidentId(`19${String(10 + Math.floor(Math.random() * 89))}0202`);
@@ -464,6 +481,27 @@ const CELLS: Record<string, Cell> = {
     },
     call: (w, key) => request(app).post(`/v1/vouchers/${w.no}/clawback/recovered`).set(bearer(key)).send({}),
     unchanged: async (w) => db('clawbacks').where({ voucher_no: w.no }).first('recovered_at', 'recovered_by'),
+  },
+  // ---- supervision (R4.3) ----
+  'POST /v1/spot-checks': {
+    state: 'issued',
+    prepare: async (w) => {
+      await supervisedClass(w);
+    },
+    call: (w, key) => request(app).post('/v1/spot-checks').set(bearer(key)).send({ from: '2020-01-01', to: '2099-12-31', sampleSize: 2, institutionId: w.extra.supervisedInstitutionId }),
+    unchanged: async () => count('spot_checks', { district: DISTRICT }),
+  },
+  'GET /v1/spot-checks': { state: 'issued', call: (_w, key) => request(app).get('/v1/spot-checks').set(bearer(key)) },
+  'GET /v1/spot-checks/{id}': {
+    state: 'issued',
+    prepare: spotCheck,
+    call: (w, key) => request(app).get(`/v1/spot-checks/${w.extra.spotCheckId}`).set(bearer(key)),
+  },
+  'PUT /v1/spot-checks/{id}/items/{itemNo}/finding': {
+    state: 'issued',
+    prepare: spotCheck,
+    call: (w, key) => request(app).put(`/v1/spot-checks/${w.extra.spotCheckId}/items/1/finding`).set(bearer(key)).send({ result: 'satisfactory', note: 'matrix visit' }),
+    unchanged: async (w) => db('spot_check_items').where({ spot_check_id: w.extra.spotCheckId }).select('item_no', 'result', 'finding_by'),
   },
   'GET /v1/clawbacks': { state: 'issued', call: (_w, key) => request(app).get('/v1/clawbacks').set(bearer(key)) },
   'GET /v1/statistics': { state: 'issued', call: (_w, key) => request(app).get('/v1/statistics').query({ from: '2026-01-01', to: '2026-12-31' }).set(bearer(key)) },

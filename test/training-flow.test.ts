@@ -161,6 +161,16 @@ describe('a whole class (R3.10, R4.2)', () => {
   });
 });
 
+/** The API of a deployment whose Temporal frontend is unreachable: a real client with nothing listening and no client retries. */
+async function withTemporalDown(body: (apiDown: Express) => Promise<void>): Promise<void> {
+  const down = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1', interceptors: [] }) });
+  try {
+    await body(testApp(db, down, world.taskQueue, () => clock));
+  } finally {
+    await down.connection.close();
+  }
+}
+
 describe('strike register (R4.4)', () => {
   test('R4.4: the status activities are idempotent: a retry changes nothing more', async () => {
     const acts = createTrainingActivities({ db });
@@ -236,6 +246,12 @@ describe('strike register (R4.4)', () => {
     expect((await env.client.workflow.getHandle(voucherWorkflowId(before.voucherNo)).query(stateQuery)).status).toBe('in_training');
     expect(await db('enrolments').where({ voucher_no: before.voucherNo })).toHaveLength(1);
 
+    // Re-approval with Temporal unreachable: refused whole (503), no approval recorded.
+    await withTemporalDown(async (apiDown) => {
+      const refused = await request(apiDown).post(`/v1/institutions/${inst.id}/reapprove`).set(bearer(hr)).send({});
+      expect({ status: refused.status, code: refused.body.code }).toEqual({ status: 503, code: 'TEMPORAL_UNAVAILABLE' });
+      expect(await db('institution_approvals').where({ institution_id: inst.id, kind: 'reapprove' })).toHaveLength(0);
+    });
     // Re-approval (HR) → approved again, strikes cleared, enrolment works.
     expect((await request(app).post(`/v1/institutions/${inst.id}/reapprove`).set(bearer(hr)).send({})).status).toBe(202);
     const back = await eventually(register, (r) => r.body.status === 'approved');
@@ -258,16 +274,11 @@ describe('strike register (R4.4)', () => {
 
   test('R4.4: a strike the institution workflow cannot be told of is not recorded either (503, no register row); the retry records and counts it once', async () => {
     const inst = await approvedInstitution();
-    // The API of a deployment whose Temporal frontend is unreachable (a real client, nothing listening; no client retries).
-    const down = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1', interceptors: [] }) });
-    const apiDown = testApp(db, down, world.taskQueue, () => clock);
-    try {
+    await withTemporalDown(async (apiDown) => {
       const refused = await request(apiDown).post(`/v1/institutions/${inst.id}/strikes`).set(bearer(hr)).send({ kind: 'quality', evidence: 'unsigned attendance sheets' });
       expect({ status: refused.status, code: refused.body.code, retryAfter: refused.headers['retry-after'] }).toEqual({ status: 503, code: 'TEMPORAL_UNAVAILABLE', retryAfter: '5' });
       expect(await db('institution_strikes').where({ institution_id: inst.id })).toHaveLength(0);
-    } finally {
-      await down.connection.close();
-    }
+    });
     const ok = await request(app).post(`/v1/institutions/${inst.id}/strikes`).set(bearer(hr)).send({ kind: 'quality', evidence: 'unsigned attendance sheets' });
     expect(ok.status).toBe(202);
     const counted = await eventually(

@@ -48,8 +48,8 @@ async function queryRetrying<T>(q: () => Promise<T>): Promise<T> {
 const SEARCH_DEFAULT_LIMIT = 20;
 const SEARCH_MAX_LIMIT = 100;
 
-const Id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
-const LocalDateTime = z.string().refine((s) => {
+export const Id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+export const LocalDateTime = z.string().refine((s) => {
   try {
     parseLocal(s, ZONE);
     return true;
@@ -324,8 +324,11 @@ export function trainingRoutes(deps: ApiDeps): Router {
       const id = String(req.params.id);
       const inst = await institutionOr404(id);
       if (inst.status !== 'rectification') throw new Problem(409, 'INSTITUTION_NOT_UNDER_RECTIFICATION', `status is ${inst.status}`, 'R4.4');
-      await db('institution_approvals').insert({ institution_id: id, kind: 'reapprove', district: req.principal!.district, principal_id: req.principal!.id, at: new Date(now()).toISOString() });
-      await client.workflow.signalWithStart('institutionWorkflow', { ...startInstitution(id), signal: reapproveSignal, signalArgs: [{ by: req.principal!.id }] });
+      // The audit row and the signal together: with Temporal unreachable neither happens (503).
+      await db.transaction(async (trx) => {
+        await trx('institution_approvals').insert({ institution_id: id, kind: 'reapprove', district: req.principal!.district, principal_id: req.principal!.id, at: new Date(now()).toISOString() });
+        await client.workflow.signalWithStart('institutionWorkflow', { ...startInstitution(id), signal: reapproveSignal, signalArgs: [{ by: req.principal!.id }] });
+      });
       res.status(202).json({ institutionId: id, accepted: true });
     }),
   );

@@ -393,6 +393,7 @@ const CELLS: Record<string, Cell> = {
   },
   'GET /v1/training-plans': { state: 'issued', prepare: filedPlan, call: (_w, key) => request(app).get('/v1/training-plans').set(bearer(key)) },
   'GET /v1/training-plans/{planId}': { state: 'issued', prepare: filedPlan, call: (w, key) => request(app).get(`/v1/training-plans/${w.extra.planId}`).set(bearer(key)) },
+  'GET /v1/training-plans/{planId}/performance': { state: 'issued', prepare: filedPlan, call: (w, key) => request(app).get(`/v1/training-plans/${w.extra.planId}/performance`).set(bearer(key)) },
   'POST /v1/training-plans/{planId}/acknowledge': {
     state: 'issued',
     prepare: filedPlan,
@@ -504,6 +505,7 @@ const CELLS: Record<string, Cell> = {
     unchanged: async (w) => db('spot_check_items').where({ spot_check_id: w.extra.spotCheckId }).select('item_no', 'result', 'finding_by'),
   },
   'GET /v1/clawbacks': { state: 'issued', call: (_w, key) => request(app).get('/v1/clawbacks').set(bearer(key)) },
+  'GET /v1/fund-performance': { state: 'issued', call: (_w, key) => request(app).get('/v1/fund-performance').query({ year: 2026 }).set(bearer(key)) },
   'GET /v1/statistics': { state: 'issued', call: (_w, key) => request(app).get('/v1/statistics').query({ from: '2026-01-01', to: '2026-12-31' }).set(bearer(key)) },
   'GET /v1/public/catalogue': { state: 'issued', call: (_w, key) => request(app).get('/v1/public/catalogue').query({ format: 'csv' }).set(bearer(key)) },
   'GET /stats': { state: 'issued', call: (_w, key) => request(app).get('/stats').set(bearer(key)) },

@@ -15,6 +15,7 @@ import type { Db } from '../../db/connection';
 import { localIso } from '../../policy/calendar';
 import { isShaoxingDistrict } from '../../policy/districts';
 import { requireRole, type Principal } from '../auth';
+import { planPerformance } from '../performance';
 import { asyncRoute, parse, type ApiDeps } from '../http';
 import { Problem } from '../problem';
 
@@ -204,6 +205,16 @@ export function planRoutes(deps: ApiDeps): Router {
     requireRole('hr', 'finance', 'institution', 'operator'),
     asyncRoute(async (req, res) => {
       res.json(await planView(db, await visiblePlan(req)));
+    }),
+  );
+
+  // R4.6: an industry department evaluates its own training — the plan against what its lists became.
+  r.get(
+    '/training-plans/:planId/performance',
+    requireRole('hr', 'finance', 'institution', 'operator'),
+    asyncRoute(async (req, res) => {
+      const plan = await visiblePlan(req);
+      res.json({ plan: await planView(db, plan), performance: await planPerformance(db, plan) });
     }),
   );
 

@@ -20,6 +20,7 @@ import { requireRole, type Principal } from '../auth';
 import { seesInFull } from '../disclosure';
 import { asyncRoute, isLocalDate, keysetPage, PAGE_PARAMS, parse, type ApiDeps } from '../http';
 import { Problem } from '../problem';
+import { fundPerformance } from '../performance';
 import { recordStrike } from '../strikes';
 import { policyInForceFromDb } from '../voucher-input';
 import { catalogueView } from './public';
@@ -57,6 +58,9 @@ const BatchListQuery = z.object({ district: DISTRICT.optional(), status: z.enum(
 const AccountBody = z.object({ account: z.string().regex(/^[0-9]{8,32}$/, '8–32 digits') }).strict();
 const ClawbackBody = z.object({ reason: z.string().min(1).max(1000) }).strict();
 const StatsQuery = z.object({ from: DATE, to: DATE, format: z.enum(['json', 'csv']).default('json') }).strict();
+const FundPerformanceQuery = z
+  .object({ year: z.coerce.number().int().min(2000).max(2100), district: z.string().refine(isShaoxingDistrict, 'not a Shaoxing district').optional() })
+  .strict();
 
 const ymd = (d: Date | string | null | undefined): string | null => {
   if (d === null || d === undefined) return null;
@@ -567,6 +571,24 @@ export function settlementRoutes(deps: ApiDeps): Router {
         return;
       }
       res.json(stats);
+    }),
+  );
+
+  // R4.6: performance evaluation of the funds: the voucher funnel of a year's issue and what the
+  // subsidies decided in the year cost against the budget. District principals see their district.
+  r.get(
+    '/fund-performance',
+    requireRole('hr', 'finance', 'operator'),
+    asyncRoute(async (req, res) => {
+      const q = parse(FundPerformanceQuery, req.query);
+      const p = req.principal!;
+      const own = p.role === 'operator' || (p.role === 'finance' && !p.district) ? null : p.district;
+      // A filter narrows the caller's scope and never widens it: another district reads as empty.
+      if (own && q.district && q.district !== own) {
+        res.json({ year: q.year, district: q.district, issuance: [], funds: [] });
+        return;
+      }
+      res.json(await fundPerformance(db, q.year, q.district ?? own));
     }),
   );
 

@@ -160,6 +160,15 @@ describe('spot checks (R4.3)', () => {
       request(api).put(`/v1/spot-checks/${sc.body.id}/items/${itemNo}/finding`).set(bearer(key)).send({ result, note });
     const strikes = () => db('institution_strikes').where({ institution_id: inst }).orderBy('id');
 
+    // The institution takes S04 out of its plan after the draw (allowed before it starts, R4.2): the item stays, withdrawn.
+    const instKey = await keyFor(db, 'institution', { institutionId: inst });
+    const kept = (await db('class_sessions').where({ class_id: cls.classId }).whereNot({ session_id: 'S04' }).orderBy('session_id')).map(
+      (x: { session_id: string; starts_at: Date; ends_at: Date; minutes: number }) => ({ sessionId: x.session_id, startsAt: iso(x.starts_at.getTime()), endsAt: iso(x.ends_at.getTime()), minutes: x.minutes }),
+    );
+    expect((await request(app).put(`/v1/classes/${cls.classId}/sessions`).set(bearer(instKey)).send({ sessions: kept })).status).toBe(200);
+    const withdrawn = (await request(app).get(`/v1/spot-checks/${sc.body.id}`).set(bearer(hr))).body.items.find((i: { sessionId: string }) => i.sessionId === 'S04');
+    expect(withdrawn).toMatchObject({ phase: 'withdrawn', startsAt: null, endsAt: null, minutes: null, mode: 'offline' });
+
     // Before the session has started there is nothing to have inspected.
     const early = await finding(itemOf('S01'), 'quality_problem', 'attendance sheet signed for absent trainees');
     expect([early.status, early.body.code, early.body.rule]).toEqual([409, 'SESSION_NOT_STARTED', 'R4.3']);
@@ -213,7 +222,7 @@ describe('spot checks (R4.3)', () => {
 
     // Two more quality problems → the policy's three in the window: rectification.
     expect((await finding(itemOf('S03'), 'quality_problem', 'teacher absent, video played')).status).toBe(201);
-    expect((await finding(itemOf('S04'), 'quality_problem', 'trainees sent home early')).status).toBe(201);
+    expect((await finding(itemOf('S04'), 'quality_problem', 'session withdrawn after the draw, trainees not told')).status).toBe(201);
     const rect = await eventually(register, (r) => r.body.status === 'rectification');
     expect(rect.body.counts).toEqual({ lax_review: 0, quality: 3 });
     expect((await db('institutions').where({ id: inst }).first()).status).toBe('rectification');

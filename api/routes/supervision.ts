@@ -62,7 +62,6 @@ interface ItemRow {
 }
 
 interface SessionInfo {
-  mode: 'online' | 'offline';
   startsAt: number;
   endsAt: number;
   minutes: number;
@@ -198,13 +197,12 @@ export function supervisionRoutes(deps: ApiDeps): Router {
   async function sessionsOf(items: ItemRow[]): Promise<Map<string, SessionInfo>> {
     if (items.length === 0) return new Map();
     const rows = await db('class_sessions as s')
-      .join('classes as c', 'c.id', 's.class_id')
       .whereIn(['s.class_id', 's.session_id'], items.map((i) => [i.class_id, i.session_id]))
-      .select('s.class_id', 's.session_id', 's.starts_at', 's.ends_at', 's.minutes', 'c.mode');
+      .select('s.class_id', 's.session_id', 's.starts_at', 's.ends_at', 's.minutes');
     return new Map(
-      rows.map((x: { class_id: string; session_id: string; starts_at: Date; ends_at: Date; minutes: number; mode: 'online' | 'offline' }) => [
+      rows.map((x: { class_id: string; session_id: string; starts_at: Date; ends_at: Date; minutes: number }) => [
         pairKey(x.class_id, x.session_id),
-        { mode: x.mode, startsAt: x.starts_at.getTime(), endsAt: x.ends_at.getTime(), minutes: x.minutes },
+        { startsAt: x.starts_at.getTime(), endsAt: x.ends_at.getTime(), minutes: x.minutes },
       ]),
     );
   }
@@ -212,18 +210,22 @@ export function supervisionRoutes(deps: ApiDeps): Router {
   async function itemViews(items: ItemRow[]) {
     const [sessions, live] = await Promise.all([sessionsOf(items), indicatorsFor(db, items.map((i) => ({ classId: i.class_id, sessionId: i.session_id })))]);
     const at = now();
+    const modes = new Map(
+      (await db('classes').whereIn('id', [...new Set(items.map((i) => i.class_id))]).select('id', 'mode')).map((c: { id: string; mode: 'online' | 'offline' }) => [c.id, c.mode]),
+    );
     return items.map((i) => {
-      const s = sessions.get(pairKey(i.class_id, i.session_id))!;
+      // A session the institution took out of its plan after the draw (R4.2 allows it before the start) is `withdrawn`.
+      const s = sessions.get(pairKey(i.class_id, i.session_id));
       return {
         itemNo: i.item_no,
         classId: i.class_id,
         sessionId: i.session_id,
         institutionId: i.institution_id,
-        mode: s.mode,
-        startsAt: t(s.startsAt),
-        endsAt: t(s.endsAt),
-        minutes: s.minutes,
-        phase: at < s.startsAt ? 'scheduled' : at < s.endsAt ? 'in_progress' : 'ended',
+        mode: modes.get(i.class_id)!,
+        startsAt: s ? t(s.startsAt) : null,
+        endsAt: s ? t(s.endsAt) : null,
+        minutes: s ? s.minutes : null,
+        phase: !s ? 'withdrawn' : at < s.startsAt ? 'scheduled' : at < s.endsAt ? 'in_progress' : 'ended',
         indicators: live.get(pairKey(i.class_id, i.session_id))!,
         finding:
           i.result === null
@@ -369,8 +371,9 @@ export function supervisionRoutes(deps: ApiDeps): Router {
           if (item.strike_id) await strike(item.strike_id, item.institution_id);
           return { created: false };
         }
+        // A withdrawn session (gone from the plan) can be found wanting too: it was drawn, then cancelled.
         const session = await trx('class_sessions').where({ class_id: item.class_id, session_id: item.session_id }).first();
-        if (now() < session.starts_at.getTime()) throw new Problem(409, 'SESSION_NOT_STARTED', 'a session is inspected once it has started', 'R4.3');
+        if (session && now() < session.starts_at.getTime()) throw new Problem(409, 'SESSION_NOT_STARTED', 'a session is inspected once it has started', 'R4.3');
         let strikeId: string | null = null;
         if (body.result === 'quality_problem') {
           const inst = await trx('institutions').where({ id: item.institution_id }).first();

@@ -89,7 +89,7 @@ async function subsidy(voucherNo: string, district: string, amountFen: number, d
 }
 
 describe('fund performance (R4.6)', () => {
-  test('R4.6: a year\'s evaluation: the funnel of each district\'s issue with its rates, and per paying district and fund the net subsidies against the budget; district principals see their own district', async () => {
+  test('R4.6: a year\'s evaluation: the funnel of each district\'s issue with its rates, and per paying district and fund the net subsidies against the budget; district principals see their own district; the same as CSV', async () => {
     const inYear = at(`${YEAR}-03-10T10:00`);
     // District A's issue of the year: one of each outcome, and one issued the year before (not counted).
     const settled = await voucher(A, inYear, 'completed', 'settled');
@@ -136,6 +136,18 @@ describe('fund performance (R4.6)', () => {
         { district: A, fundingSource: 'ui_employment_promotion', subsidised: 0, withCertificate: 0, disbursedFen: 0, clawedBackFen: 0, netFen: 0, netFenPerTrainee: null, budgetFen: 500_000, reservedFen: 0, utilisationPct: 0 },
       ],
     });
+
+    // The same for finance's spreadsheets: one figure per row, empty for null.
+    const csv = await request(app).get('/v1/fund-performance').query({ year: YEAR, format: 'csv' }).set(bearer(hrA));
+    expect(csv.status).toBe(200);
+    expect(csv.headers['content-type']).toMatch(/^text\/csv/);
+    expect(csv.headers['content-disposition']).toBe(`attachment; filename="fund-performance-${YEAR}-${A}.csv"`);
+    const lines = csv.text.trim().split('\r\n');
+    expect(lines[0]).toBe('section,district,funding_source,figure,value');
+    expect(lines).toEqual(
+      expect.arrayContaining([`issuance,${A},,issued,5`, `issuance,${A},,completionPct,33.3`, `funds,${A},${FUND},netFen,100000`, `funds,${A},${FUND},utilisationPct,10`, `funds,${A},ui_employment_promotion,netFenPerTrainee,`]),
+    );
+    expect(lines).toHaveLength(1 + 12 + 2 * 9);
 
     // Scope: another district's filter reads as empty for A's HR; city-wide finance and operators see both.
     const narrowed = await request(app).get('/v1/fund-performance').query({ year: YEAR, district: B }).set(bearer(hrA));

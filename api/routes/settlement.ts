@@ -59,7 +59,11 @@ const AccountBody = z.object({ account: z.string().regex(/^[0-9]{8,32}$/, '8–3
 const ClawbackBody = z.object({ reason: z.string().min(1).max(1000) }).strict();
 const StatsQuery = z.object({ from: DATE, to: DATE, format: z.enum(['json', 'csv']).default('json') }).strict();
 const FundPerformanceQuery = z
-  .object({ year: z.coerce.number().int().min(2000).max(2100), district: z.string().refine(isShaoxingDistrict, 'not a Shaoxing district').optional() })
+  .object({
+    year: z.coerce.number().int().min(2000).max(2100),
+    district: z.string().refine(isShaoxingDistrict, 'not a Shaoxing district').optional(),
+    format: z.enum(['json', 'csv']).default('json'),
+  })
   .strict();
 
 const ymd = (d: Date | string | null | undefined): string | null => {
@@ -584,11 +588,28 @@ export function settlementRoutes(deps: ApiDeps): Router {
       const p = req.principal!;
       const own = p.role === 'operator' || (p.role === 'finance' && !p.district) ? null : p.district;
       // A filter narrows the caller's scope and never widens it: another district reads as empty.
-      if (own && q.district && q.district !== own) {
-        res.json({ year: q.year, district: q.district, issuance: [], funds: [] });
+      const report =
+        own && q.district && q.district !== own ? { year: q.year, district: q.district, issuance: [], funds: [] } : await fundPerformance(db, q.year, q.district ?? own);
+      if (q.format === 'csv') {
+        // For finance's spreadsheets: one figure per row, so both sections share one set of columns.
+        const rows: string[][] = [['section', 'district', 'funding_source', 'figure', 'value']];
+        const cell = (v: number | null) => (v === null ? '' : String(v));
+        for (const x of report.issuance) {
+          for (const k of ['issued', 'obtained', 'activated', 'enrolled', 'completed', 'settled', 'refused', 'expired', 'revoked'] as const) rows.push(['issuance', x.district, '', k, cell(x[k])]);
+          for (const k of ['activationPct', 'usePct', 'completionPct'] as const) rows.push(['issuance', x.district, '', k, cell(x.rates[k])]);
+        }
+        for (const f of report.funds) {
+          for (const k of ['subsidised', 'withCertificate', 'disbursedFen', 'clawedBackFen', 'netFen', 'netFenPerTrainee', 'budgetFen', 'reservedFen', 'utilisationPct'] as const) {
+            rows.push(['funds', f.district, f.fundingSource, k, cell(f[k])]);
+          }
+        }
+        res
+          .type('text/csv; charset=utf-8')
+          .set('Content-Disposition', `attachment; filename="fund-performance-${q.year}${report.district ? `-${report.district}` : ''}.csv"`)
+          .send(stringify(rows, { record_delimiter: '\r\n' }));
         return;
       }
-      res.json(await fundPerformance(db, q.year, q.district ?? own));
+      res.json(report);
     }),
   );
 

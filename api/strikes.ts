@@ -6,9 +6,11 @@
  * a retry then records it once. The workflow ignores a strike ID it has seen, so sending again is safe.
  *
  * The window left: the signal is delivered and then PostgreSQL fails the commit. The workflow then counts
- * a strike whose row is missing; callers with a deterministic strike ID (a clawback, a spot-check
- * finding) write the same row again on retry, while a plain strike (a fresh ID per request) does not.
+ * a strike whose row is missing until the caller retries: callers with a deterministic strike ID (a
+ * clawback, a spot-check finding, HR's strike sent with an `Idempotency-Key`) write the same row on retry
+ * and the workflow counts it once; only a plain strike retried without a key can be counted twice.
  */
+import { createHash } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { Knex } from 'knex';
 import { institutionWorkflowId, type InstitutionWorkflowInput, type StrikeKind } from '../workflows/training/contract';
@@ -39,4 +41,15 @@ export async function recordStrike(trx: Knex.Transaction, client: Client, taskQu
     signal: recordStrikeSignal,
     signalArgs: [{ strikeId: s.id, kind: s.kind, evidence: `strike:${s.id}`, by: s.principalId }],
   });
+}
+
+/**
+ * The strike ID of a request sent with an `Idempotency-Key`: the same principal and key give the same
+ * ID (a UUID in form, version 8), so a rerun of that request — after a 5xx, or when its first run was
+ * abandoned — writes and signals the same strike instead of a second one.
+ */
+export function strikeIdFor(principalId: string, idempotencyKey: string): string {
+  const h = createHash('sha256').update(`strike\n${principalId}\n${idempotencyKey}`).digest('hex');
+  const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }

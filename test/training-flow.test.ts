@@ -288,4 +288,28 @@ describe('strike register (R4.4)', () => {
     expect(counted.body.strikes.map((x: { strikeId: string }) => x.strikeId)).toEqual([ok.body.strikeId]);
     expect((await db('institution_strikes').where({ institution_id: inst.id })).map((x: { id: string }) => x.id)).toEqual([ok.body.strikeId]);
   });
+
+  test('R4.4: a strike sent with an Idempotency-Key keeps its ID when the request runs again (its first answer lost), so the workflow counts it once', async () => {
+    const inst = await approvedInstitution();
+    const send = () =>
+      request(app).post(`/v1/institutions/${inst.id}/strikes`).set(bearer(hr)).set('Idempotency-Key', `strike-${inst.id}`).send({ kind: 'lax_review', evidence: 'review missing for 3 trainees' });
+    const first = await send();
+    expect(first.status).toBe(202);
+    // As after a 5xx, or a first run abandoned before its answer was stored: the key is free, the request runs again.
+    await db('idempotency_keys').where({ key: `strike-${inst.id}` }).del();
+    const rerun = await send();
+    expect(rerun.status).toBe(202);
+    expect(rerun.headers['idempotent-replayed']).toBeUndefined();
+    expect(rerun.body.strikeId).toBe(first.body.strikeId);
+    expect(first.body.strikeId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    const register = await eventually(
+      () => request(app).get(`/v1/institutions/${inst.id}/strikes`).set(bearer(hr)),
+      (r) => r.body.strikes?.length >= 1,
+    );
+    expect(register.body.counts).toEqual({ lax_review: 1, quality: 0 });
+    expect(await db('institution_strikes').where({ institution_id: inst.id })).toHaveLength(1);
+    // Another key (or none) is another strike.
+    expect((await request(app).post(`/v1/institutions/${inst.id}/strikes`).set(bearer(hr)).send({ kind: 'lax_review', evidence: 'another review missing' })).status).toBe(202);
+    expect((await eventually(() => request(app).get(`/v1/institutions/${inst.id}/strikes`).set(bearer(hr)), (r) => r.body.strikes?.length === 2)).body.counts.lax_review).toBe(2);
+  });
 });

@@ -171,6 +171,17 @@ describe('fund performance (R4.6)', () => {
       request(app).get('/v1/fund-performance').query({ year: YEAR }).set(bearer(await keyFor(db, 'institution', { institutionId: await makeInstitution(db) }))),
     ]);
     expect(refusals.map((r) => r.status)).toEqual([400, 400, 403]);
+    // An HR key without a district (a misconfigured principal) sees nothing rather than the whole city: here, in the statistics and the money lists.
+    const noDistrict = await keyFor(db, 'hr');
+    const unscoped = await Promise.all([
+      request(app).get('/v1/fund-performance').query({ year: YEAR }).set(bearer(noDistrict)),
+      request(app).get('/v1/statistics').query({ from: `${YEAR}-01-01`, to: `${YEAR}-12-31` }).set(bearer(noDistrict)),
+      request(app).get('/v1/clawbacks').set(bearer(noDistrict)),
+      request(app).get('/v1/settlement-batches').set(bearer(noDistrict)),
+      request(app).get('/v1/budgets').set(bearer(noDistrict)),
+      request(app).get('/v1/budget-queue').set(bearer(noDistrict)),
+    ]);
+    expect(unscoped.map((r) => [r.status, r.body.code])).toEqual(Array.from({ length: 6 }, () => [403, 'FORBIDDEN_SCOPE']));
   });
 
   test('R2.6 R4.6: an industry department evaluates its own plan: what its lists became and what it cost, against the plan; others in scope read it, the rest get 404', async () => {

@@ -86,6 +86,8 @@ function inScope(p: Principal, district: string): boolean {
  * district only; a `district` filter only narrows that, never widens it.
  */
 function scopedRows<Q extends Knex.QueryBuilder>(rows: Q, column: string, p: Principal, district?: string): Q {
+  // An HR principal is always a district's: one without a district (misconfigured) lists nothing, never the city.
+  if (p.role === 'hr' && !p.district) throw new Problem(403, 'FORBIDDEN_SCOPE', 'HR principal has no district');
   if (p.role !== 'operator' && p.district) rows = rows.where(column, p.district) as Q;
   return district ? (rows.where(column, district) as Q) : rows;
 }
@@ -562,6 +564,8 @@ export function settlementRoutes(deps: ApiDeps): Router {
       const q = parse(StatsQuery, req.query);
       if (q.to < q.from) throw new Problem(400, 'INVALID_REQUEST', 'to before from');
       const p = req.principal!;
+      // An HR principal is always a district's: one without a district sees nothing rather than the city.
+      if (p.role === 'hr' && !p.district) throw new Problem(403, 'FORBIDDEN_SCOPE', 'HR principal has no district');
       const scoped = p.role !== 'operator' && p.district ? p.district : null;
       const stats = await statistics(db, q.from, q.to, scoped);
       if (q.format === 'csv') {
@@ -586,6 +590,7 @@ export function settlementRoutes(deps: ApiDeps): Router {
     asyncRoute(async (req, res) => {
       const q = parse(FundPerformanceQuery, req.query);
       const p = req.principal!;
+      if (p.role === 'hr' && !p.district) throw new Problem(403, 'FORBIDDEN_SCOPE', 'HR principal has no district');
       const own = p.role === 'operator' || (p.role === 'finance' && !p.district) ? null : p.district;
       // A filter narrows the caller's scope and never widens it: another district reads as empty.
       const report =

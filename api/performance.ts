@@ -11,6 +11,7 @@
  * denominator is zero is null, not 0.
  */
 import type { Knex } from 'knex';
+import { VoucherStatus } from '../workflows/voucher/contract';
 
 const ZONE = 'Asia/Shanghai';
 
@@ -48,10 +49,10 @@ const FUNNEL_COLUMNS = `
   count(v.activated_at) AS activated,
   count(v.enrolled_at) AS enrolled,
   count(v.completed_at) AS completed,
-  count(*) FILTER (WHERE v.status = 'settled') AS settled,
-  count(*) FILTER (WHERE v.status = 'rejected') AS refused,
-  count(*) FILTER (WHERE v.status = 'expired') AS expired,
-  count(*) FILTER (WHERE v.status = 'revoked') AS revoked`;
+  count(*) FILTER (WHERE v.status = '${VoucherStatus.Settled}') AS settled,
+  count(*) FILTER (WHERE v.status = '${VoucherStatus.Rejected}') AS refused,
+  count(*) FILTER (WHERE v.status = '${VoucherStatus.Expired}') AS expired,
+  count(*) FILTER (WHERE v.status = '${VoucherStatus.Revoked}') AS revoked`;
 
 type FunnelRow = Record<'issued' | 'obtained' | 'activated' | 'enrolled' | 'completed' | 'settled' | 'refused' | 'expired' | 'revoked', string | number>;
 

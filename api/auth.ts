@@ -33,6 +33,11 @@ export async function createPrincipal(
   db: Db,
   p: { role: Role; district?: string | null; institutionId?: string | null; personRef?: string | null; label?: string; id?: string },
 ): Promise<{ principal: Principal; key: string }> {
+  // A principal that could not be scoped is refused: HR acts for a district, an institution for itself,
+  // a holder for a person. (Finance without a district is city-wide; operators and assessors have none.)
+  if (p.role === 'hr' && !p.district) throw new Error('an HR principal needs its district');
+  if (p.role === 'institution' && !p.institutionId) throw new Error('an institution principal needs its institution');
+  if (p.role === 'holder' && !p.personRef) throw new Error('a holder principal needs its person');
   const id = p.id ?? `${p.role}-${randomBytes(6).toString('hex')}`;
   const key = `vk_${id}_${randomBytes(24).toString('base64url')}`;
   await db('principals').insert({

@@ -7,6 +7,7 @@
 import request from 'supertest';
 import type { Express } from 'express';
 import { createActivities } from '../activities/voucher-activities';
+import { hashKey } from '../api/auth';
 import type { Db } from '../db/connection';
 import { parseLocal } from '../policy/calendar';
 import type { VoucherSnapshot, VoucherStatus } from '../workflows/voucher/contract';
@@ -171,8 +172,11 @@ describe('fund performance (R4.6)', () => {
       request(app).get('/v1/fund-performance').query({ year: YEAR }).set(bearer(await keyFor(db, 'institution', { institutionId: await makeInstitution(db) }))),
     ]);
     expect(refusals.map((r) => r.status)).toEqual([400, 400, 403]);
-    // An HR key without a district (a misconfigured principal) sees nothing rather than the whole city: here, in the statistics and the money lists.
-    const noDistrict = await keyFor(db, 'hr');
+    // createPrincipal refuses an HR principal without a district; one edited by hand in the database
+    // sees nothing rather than the whole city: here, in the statistics and the money lists.
+    await expect(keyFor(db, 'hr')).rejects.toThrow('an HR principal needs its district');
+    const noDistrict = await keyFor(db, 'hr', { district: B });
+    expect(await db('principals').where({ key_hash: hashKey(noDistrict) }).update({ district: null })).toBe(1);
     const unscoped = await Promise.all([
       request(app).get('/v1/fund-performance').query({ year: YEAR }).set(bearer(noDistrict)),
       request(app).get('/v1/statistics').query({ from: `${YEAR}-01-01`, to: `${YEAR}-12-31` }).set(bearer(noDistrict)),

@@ -5,6 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { Db } from '../db/connection';
+import { isShaoxingDistrict } from '../policy/districts';
 import type { PrincipalCache } from './principal-cache';
 import { Problem } from './problem';
 
@@ -33,11 +34,8 @@ export async function createPrincipal(
   db: Db,
   p: { role: Role; district?: string | null; institutionId?: string | null; personRef?: string | null; label?: string; id?: string },
 ): Promise<{ principal: Principal; key: string }> {
-  // A principal that could not be scoped is refused: HR acts for a district, an institution for itself,
-  // a holder for a person. (Finance without a district is city-wide; operators and assessors have none.)
-  if (p.role === 'hr' && !p.district) throw new Error('an HR principal needs its district');
-  if (p.role === 'institution' && !p.institutionId) throw new Error('an institution principal needs its institution');
-  if (p.role === 'holder' && !p.personRef) throw new Error('a holder principal needs its person');
+  const unscoped = unscopedReason({ role: p.role, district: p.district ?? null, institutionId: p.institutionId ?? null, personRef: p.personRef ?? null });
+  if (unscoped) throw new Error(unscoped);
   const id = p.id ?? `${p.role}-${randomBytes(6).toString('hex')}`;
   const key = `vk_${id}_${randomBytes(24).toString('base64url')}`;
   await db('principals').insert({
@@ -80,12 +78,33 @@ export function authenticate(db: Db, cache?: PrincipalCache) {
         principal = { id: row.id, role: row.role, district: row.district, institutionId: row.institution_id, personRef: row.person_ref };
         cache?.set(keyHash, principal, ticket);
       }
+      // A row edited by hand into a principal with no scope never reaches a route (which would read it as city-wide).
+      const unscoped = unscopedReason(principal);
+      if (unscoped) throw new Problem(403, 'FORBIDDEN_SCOPE', unscoped);
       req.principal = { ...principal };
       next();
     } catch (e) {
       next(e);
     }
   };
+}
+
+/**
+ * Why a principal cannot be scoped, if it cannot: HR acts for a district, an institution for itself, a
+ * holder for a person. (Finance without a district is city-wide; operators and assessors have none.)
+ */
+function unscopedReason(p: Pick<Principal, 'role' | 'district' | 'institutionId' | 'personRef'>): string | undefined {
+  if (p.role === 'hr' && !p.district) return 'an HR principal needs its district';
+  if (p.role === 'institution' && !p.institutionId) return 'an institution principal needs its institution';
+  if (p.role === 'holder' && !p.personRef) return 'a holder principal needs its person';
+  return undefined;
+}
+
+/** The Shaoxing district an HR principal acts for (403 FORBIDDEN_SCOPE for one outside Shaoxing). */
+export function hrDistrict(req: Request): string {
+  const district = req.principal!.district;
+  if (!district || !isShaoxingDistrict(district)) throw new Problem(403, 'FORBIDDEN_SCOPE', 'HR principal has no Shaoxing district');
+  return district;
 }
 
 export function requireRole(...roles: Role[]) {

@@ -26,7 +26,7 @@ import type { bulkIssuanceWorkflow } from '../../workflows/issuance/bulk';
 import { CLAIM_CHANNELS, TERMINAL_STATUSES, VOUCHER_NO_PATTERN, VOUCHER_TASK_QUEUE, voucherWorkflowId, type VoucherSnapshot } from '../../workflows/voucher/contract';
 import { initialSnapshot } from '../../workflows/voucher/initial-state';
 import { claimUpdate, stateQuery } from '../../workflows/voucher/messages';
-import { requireRole, type Principal } from '../auth';
+import { hrDistrict, requireRole, type Principal } from '../auth';
 import { asyncRoute, hasNul, keysetPage, parse, type ApiDeps } from '../http';
 import { disclose } from '../disclosure';
 import { Problem } from '../problem';
@@ -122,12 +122,6 @@ function linkedTo(
     [p.householdDistrict, p.residencePermitDistrict, p.employmentDistrict, p.unemploymentRegDistrict, p.uiPayingNow?.district].includes(district) ||
     p.uiContributions.some((c) => c.district === district)
   );
-}
-
-function hrDistrict(req: Request): string {
-  const district = req.principal!.district;
-  if (!district || !isShaoxingDistrict(district)) throw new Problem(403, 'FORBIDDEN_SCOPE', 'HR principal has no Shaoxing district');
-  return district;
 }
 
 export function issuanceRoutes(deps: ApiDeps): Router {

@@ -82,13 +82,20 @@ function inScope(p: Principal, district: string): boolean {
 }
 
 /**
+ * The one district `p` is confined to, or null for city-wide (operators, finance without a district).
+ * An HR principal always has one: `authenticate` refuses one without.
+ */
+function ownDistrict(p: Principal): string | null {
+  return p.role !== 'operator' && p.district ? p.district : null;
+}
+
+/**
  * A list of district rows as `p` may see it: a district principal (HR, finance with a district) sees its
  * district only; a `district` filter only narrows that, never widens it.
  */
 function scopedRows<Q extends Knex.QueryBuilder>(rows: Q, column: string, p: Principal, district?: string): Q {
-  // An HR principal is always a district's: one without a district (misconfigured) lists nothing, never the city.
-  if (p.role === 'hr' && !p.district) throw new Problem(403, 'FORBIDDEN_SCOPE', 'HR principal has no district');
-  if (p.role !== 'operator' && p.district) rows = rows.where(column, p.district) as Q;
+  const own = ownDistrict(p);
+  if (own) rows = rows.where(column, own) as Q;
   return district ? (rows.where(column, district) as Q) : rows;
 }
 
@@ -564,10 +571,7 @@ export function settlementRoutes(deps: ApiDeps): Router {
       const q = parse(StatsQuery, req.query);
       if (q.to < q.from) throw new Problem(400, 'INVALID_REQUEST', 'to before from');
       const p = req.principal!;
-      // An HR principal is always a district's: one without a district sees nothing rather than the city.
-      if (p.role === 'hr' && !p.district) throw new Problem(403, 'FORBIDDEN_SCOPE', 'HR principal has no district');
-      const scoped = p.role !== 'operator' && p.district ? p.district : null;
-      const stats = await statistics(db, q.from, q.to, scoped);
+      const stats = await statistics(db, q.from, q.to, ownDistrict(p));
       if (q.format === 'csv') {
         const rows: string[][] = [['section', 'district', 'funding_source', 'voucher_type', 'occupation', 'month', 'group', 'year', 'count', 'amount_fen', 'total_fen', 'reserved_fen', 'left_fen']];
         for (const t of stats.trainees) rows.push(['trainees', t.district, '', '', '', '', '', '', String(t.trainees), '', '', '', '']);
@@ -590,8 +594,7 @@ export function settlementRoutes(deps: ApiDeps): Router {
     asyncRoute(async (req, res) => {
       const q = parse(FundPerformanceQuery, req.query);
       const p = req.principal!;
-      if (p.role === 'hr' && !p.district) throw new Problem(403, 'FORBIDDEN_SCOPE', 'HR principal has no district');
-      const own = p.role === 'operator' || (p.role === 'finance' && !p.district) ? null : p.district;
+      const own = ownDistrict(p);
       // A filter narrows the caller's scope and never widens it: another district reads as empty.
       const report =
         own && q.district && q.district !== own ? { year: q.year, district: q.district, issuance: [], funds: [] } : await fundPerformance(db, q.year, q.district ?? own);

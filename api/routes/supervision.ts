@@ -20,9 +20,8 @@ import { Router, type Request } from 'express';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { localIso, parseLocal } from '../../policy/calendar';
-import { isShaoxingDistrict } from '../../policy/districts';
 import { VOUCHER_TASK_QUEUE } from '../../workflows/voucher/contract';
-import { requireRole } from '../auth';
+import { hrDistrict, requireRole } from '../auth';
 import { asyncRoute, keysetPage, PAGE_PARAMS, parse, type ApiDeps } from '../http';
 import { Problem } from '../problem';
 import { recordStrike } from '../strikes';
@@ -179,12 +178,6 @@ export function supervisionRoutes(deps: ApiDeps): Router {
   const now = deps.now ?? Date.now;
   const r = Router();
   const t = (ms: number) => localIso(ms, ZONE);
-
-  function hrDistrict(req: Request): string {
-    const district = req.principal!.district;
-    if (!district || !isShaoxingDistrict(district)) throw new Problem(403, 'FORBIDDEN_SCOPE', 'HR principal has no Shaoxing district');
-    return district;
-  }
 
   /** The spot check if the caller may see it: HR of its district, or an operator; anything else is missing. */
   async function spotCheckOr404(req: Request, id: string, trx: Knex = db) {
@@ -382,7 +375,7 @@ export function supervisionRoutes(deps: ApiDeps): Router {
           strikeId = `spotcheck-${id}-${itemNo}`;
           await strike(strikeId, item.institution_id);
         }
-        const [live] = [...(await indicatorsFor(trx, [{ classId: item.class_id, sessionId: item.session_id }])).values()];
+        const live = (await indicatorsFor(trx, [{ classId: item.class_id, sessionId: item.session_id }])).get(pairKey(item.class_id, item.session_id));
         await trx('spot_check_items')
           .where({ spot_check_id: id, item_no: itemNo })
           .update({ result: body.result, finding_note: body.note, indicators_at_finding: JSON.stringify(live), finding_by: by, finding_at: new Date(now()), strike_id: strikeId });

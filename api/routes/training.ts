@@ -22,7 +22,7 @@ import {
 import { classCompletionQuery, institutionStateQuery, reapproveSignal } from '../../workflows/training/messages';
 import { VOUCHER_NO_PATTERN, VOUCHER_TASK_QUEUE, VoucherStatus, voucherWorkflowId, type VoucherSnapshot } from '../../workflows/voucher/contract';
 import { checkInSignal, stateQuery } from '../../workflows/voucher/messages';
-import { requireRole } from '../auth';
+import { hrDistrict, requireRole } from '../auth';
 import { asyncRoute, parse, type ApiDeps } from '../http';
 import { freshReads } from '../single-flight';
 import { Problem } from '../problem';
@@ -267,8 +267,7 @@ export function trainingRoutes(deps: ApiDeps): Router {
     asyncRoute(async (req, res) => {
       const id = String(req.params.id);
       await institutionOr404(id);
-      const district = req.principal!.district;
-      if (!district || !isShaoxingDistrict(district)) throw new Problem(403, 'FORBIDDEN_SCOPE', 'HR principal has no Shaoxing district');
+      const district = hrDistrict(req);
       const changed = await db.transaction(async (trx) => {
         const n = await trx('institutions').where({ id, status: 'pending' }).update({ status: 'approved' });
         if (n === 0) return false;

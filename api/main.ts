@@ -1,4 +1,6 @@
 /** API process entry point (`npx tsx api/main.ts`): needs DATABASE_URL and TEMPORAL_ADDRESS. */
+import type http from 'node:http';
+import type { Express } from 'express';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { API_DB_OPTIONS, createDb } from '../db/connection';
 import { loadConfig } from '../lib/config';
@@ -18,6 +20,28 @@ export interface ApiOptions {
   piiKey: string;
   codecKeys: CodecKeys;
   temporalUiOrigin: string;
+  /** Idle keep-alive connections are closed after this (lib/config.ts `apiKeepAliveTimeoutMs`). */
+  keepAliveTimeoutMs?: number;
+}
+
+/**
+ * Listens with the connection timeout a deployment behind a proxy needs: idle keep-alive connections
+ * stay open `keepAliveTimeoutMs`. Node's default (5 s) is shorter than any proxy's upstream idle
+ * timeout, so the API would close connections the proxy is about to reuse, and the proxy would answer
+ * 502 to the request it had just sent on one. The headers timeout stays above it, as proxies' guides
+ * advise, and the request timeout (Node's 300 s) above both.
+ */
+export async function listenApi(app: Express, port: number, keepAliveTimeoutMs: number, host?: string): Promise<http.Server> {
+  if (!Number.isInteger(keepAliveTimeoutMs) || keepAliveTimeoutMs <= 0 || keepAliveTimeoutMs >= 290_000) {
+    throw new Error(`API keep-alive timeout must be a whole number of milliseconds in (0, 290000), got ${keepAliveTimeoutMs}`);
+  }
+  return new Promise((resolve, reject) => {
+    const server = host === undefined ? app.listen(port) : app.listen(port, host);
+    server.keepAliveTimeout = keepAliveTimeoutMs;
+    server.headersTimeout = keepAliveTimeoutMs + 1_000;
+    server.once('listening', () => resolve(server));
+    server.once('error', reject);
+  });
 }
 
 export async function startApi(opts: ApiOptions) {
@@ -31,7 +55,8 @@ export async function startApi(opts: ApiOptions) {
   const principalCache = new PrincipalCache(db, logger);
   await principalCache.start();
   const app = createApp({ db, client, pii: new Pii(opts), logger, codecKeys: opts.codecKeys, temporalUiOrigin: opts.temporalUiOrigin, principalCache });
-  const server = app.listen(opts.port, () => logger.info({ port: opts.port }, 'API listening'));
+  const server = await listenApi(app, opts.port, opts.keepAliveTimeoutMs ?? loadConfig().apiKeepAliveTimeoutMs);
+  logger.info({ port: opts.port, keepAliveTimeoutMs: server.keepAliveTimeout }, 'API listening');
   return {
     server,
     async stop() {
@@ -63,6 +88,7 @@ if (require.main === module) {
     piiKey: c.piiKey,
     codecKeys: parseCodecKeys(c.codecKeys, c.codecKeyId),
     temporalUiOrigin: c.temporalUiOrigin,
+    keepAliveTimeoutMs: c.apiKeepAliveTimeoutMs,
   }).then((api) => {
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void api.stop().then(() => process.exit(0)));
   });

@@ -79,7 +79,12 @@ export async function listenBenchApi(d: Pick<ApiDeps, 'db' | 'client' | 'pii' | 
   const server: http.Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
-  server.keepAliveTimeout = 60_000;
+  // The sockets of a side's generator stay idle while the other sides run: on a slow machine a round
+  // took over a minute (2026-12-03 15:50), and a server closing an idle socket just as the client
+  // reuses it fails that request (ECONNRESET / socket hang up). Idle sockets are kept for the whole run.
+  server.keepAliveTimeout = 30 * 60_000;
+  server.headersTimeout = 30 * 60_000 + 1_000;
+  server.requestTimeout = 0;
   return { server, port: (server.address() as AddressInfo).port };
 }
 

@@ -4,6 +4,13 @@ export interface Config {
   temporalAddress?: string;
   temporalNamespace: string;
   apiPort: number;
+  /**
+   * How long the API keeps an idle keep-alive connection open. Longer than the idle timeout of any
+   * proxy or load balancer in front (nginx `keepalive_timeout` and cloud load balancers: 60 s), so the
+   * proxy, not the API, closes an idle upstream connection: otherwise the proxy can send a request on a
+   * connection the API is closing at that moment, and the client gets a 502.
+   */
+  apiKeepAliveTimeoutMs: number;
   /** 32-byte key (hex or base64) for the keyed hash of resident ID numbers. */
   personRefKey: string;
   /** 32-byte key (hex or base64) encrypting personal data at rest. */
@@ -29,6 +36,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     temporalAddress: env.TEMPORAL_ADDRESS || undefined,
     temporalNamespace: env.TEMPORAL_NAMESPACE || 'default',
     apiPort: Number(env.PORT || env.API_PORT || 3000),
+    apiKeepAliveTimeoutMs: Number(env.API_KEEP_ALIVE_TIMEOUT_MS || 65_000),
     personRefKey: env.PERSON_REF_KEY || DEV_KEY,
     piiKey: env.PII_KEY || DEV_KEY,
     logLevel: env.LOG_LEVEL || 'info',

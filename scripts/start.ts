@@ -133,6 +133,7 @@ async function main() {
     ...keys,
     codecKeys,
     temporalUiOrigin: config.temporalUiOrigin,
+    keepAliveTimeoutMs: config.apiKeepAliveTimeoutMs,
   });
   stops.unshift(() => api.stop());
   // Daily jobs as Temporal Schedules (idempotent: an existing schedule is updated).

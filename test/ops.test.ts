@@ -1,7 +1,11 @@
 /** Health, readiness, metrics, security headers, per-principal rate limits and the audit log. */
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createApp } from '../api/app';
+import { listenApi } from '../api/main';
+import { loadConfig } from '../lib/config';
 import { createDb, type Db } from '../db/connection';
 import { createLogger } from '../lib/logger';
 import { bearer, keyFor } from './helpers/api';
@@ -97,4 +101,50 @@ test('NUL characters in bodies, queries or paths are refused with 400 before the
   const inst = await keyFor(db, 'institution', { institutionId: 'X' });
   const list = await request(a).post('/v1/trainee-lists').set(bearer(inst)).send({ listId: 'L1', district: '330602', occupationCode: '1-01', rows: [{ idNumber: '1', name: '\u0000', phone: '1' }] });
   expect(list.status).toBe(400);
+});
+
+describe('keep-alive connections behind a proxy', () => {
+  // One raw connection: a request, `idleMs` of silence, then whether the API has closed the connection
+  // meanwhile and, if not, whether it still answers a second request on it.
+  const idleConnection = async (keepAliveTimeoutMs: number, idleMs: number) => {
+    const server = await listenApi(app(), 0, keepAliveTimeoutMs, '127.0.0.1');
+    const socket = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
+    let received = '';
+    let closedByServer = false;
+    socket.on('data', (d) => (received += d.toString()));
+    socket.on('end', () => (closedByServer = true));
+    const ask = async () => {
+      const before = received.length;
+      socket.write('GET /healthz HTTP/1.1\r\nHost: api\r\nConnection: keep-alive\r\n\r\n');
+      for (let i = 0; i < 100 && !received.slice(before).includes('{"status":"ok"}'); i++) await new Promise((r) => setTimeout(r, 20));
+      return received.slice(before).startsWith('HTTP/1.1 200');
+    };
+    try {
+      expect(await ask()).toBe(true);
+      await new Promise((r) => setTimeout(r, idleMs));
+      return { closedByServer, secondAnswered: closedByServer ? false : await ask(), keepAliveTimeout: server.keepAliveTimeout, headersTimeout: server.headersTimeout };
+    } finally {
+      socket.destroy();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  };
+
+  test('an idle connection stays open for the configured keep-alive timeout, then the API closes it', async () => {
+    // Node closes an idle connection up to ≈ 1 s after the timeout it is given (it allows for the
+    // client's rounding of the Keep-Alive header), so the idle time lies clear of both.
+    const kept = await idleConnection(4_000, 1_800);
+    expect(kept).toMatchObject({ closedByServer: false, secondAnswered: true });
+    expect(kept.headersTimeout).toBeGreaterThan(kept.keepAliveTimeout);
+    const closed = await idleConnection(300, 1_800);
+    expect(closed.closedByServer).toBe(true);
+  });
+
+  test("by default the API keeps idle connections longer than a proxy's 60 s upstream timeout; bad values are refused", async () => {
+    const c = loadConfig({});
+    expect(c.apiKeepAliveTimeoutMs).toBeGreaterThan(60_000);
+    expect(loadConfig({ API_KEEP_ALIVE_TIMEOUT_MS: '120000' }).apiKeepAliveTimeoutMs).toBe(120_000);
+    await expect(listenApi(app(), 0, Number('abc'), '127.0.0.1')).rejects.toThrow(/keep-alive timeout/);
+    await expect(listenApi(app(), 0, 300_000, '127.0.0.1')).rejects.toThrow(/keep-alive timeout/);
+  });
 });

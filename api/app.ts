@@ -38,6 +38,7 @@ import { publicRoutes, statsPageRoutes } from './routes/public';
 import { settlementRoutes } from './routes/settlement';
 import { supervisionRoutes } from './routes/supervision';
 import { trainingRoutes } from './routes/training';
+import { runUpdate, updateIdFor } from './updates';
 
 const ActivateBody = z.object({ channel: z.enum(['zlb', 'zwfw', 'alipay', 'wechat', 'e-sscard']).optional() }).strict();
 const EnrolBody = z
@@ -221,7 +222,7 @@ export function createApp(deps: ApiDeps) {
       assertOpen(await visibleSnapshot(req, String(req.params.no)));
       try {
         const no = String(req.params.no);
-        const s = await oneAtATime(no, () => client.workflow.getHandle(voucherWorkflowId(no)).executeUpdate(activateUpdate, { args: [body] }));
+        const s = await oneAtATime(no, () => runUpdate(client.workflow.getHandle(voucherWorkflowId(no)), activateUpdate, body, updateIdFor('activate', req)));
         res.json(view(s, req.principal!));
       } catch (e) {
         throw refusalFrom(e) ?? e;
@@ -241,7 +242,7 @@ export function createApp(deps: ApiDeps) {
       try {
         const no = String(req.params.no);
         const s = await oneAtATime(no, () =>
-          client.workflow.getHandle(voucherWorkflowId(no)).executeUpdate(enrolUpdate, { args: [{ classId: body.classId, institutionId, review: body.review }] }),
+          runUpdate(client.workflow.getHandle(voucherWorkflowId(no)), enrolUpdate, { classId: body.classId, institutionId, review: body.review }, updateIdFor('enrol', req)),
         );
         res.json(view(s, req.principal!));
       } catch (e) {

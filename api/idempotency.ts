@@ -8,6 +8,17 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Db } from '../db/connection';
 import { Problem } from './problem';
 
+/**
+ * An ID derived from a request's `Idempotency-Key`: the same principal, key and kind give the same ID (a
+ * UUID in form, version 8), so a rerun of that request (after a 5xx, or when its first run was
+ * abandoned) names the same strike, or the same workflow Update, instead of a second one.
+ */
+export function keyedId(kind: string, principalId: string, idempotencyKey: string): string {
+  const h = createHash('sha256').update(`${kind}\n${principalId}\n${idempotencyKey}`).digest('hex');
+  const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
 /** After this long a first request that recorded no answer counts as abandoned (longer than any request runs). */
 export const IN_PROGRESS_TTL_MS = 5 * 60_000;
 

@@ -10,11 +10,11 @@
  * clawback, a spot-check finding, HR's strike sent with an `Idempotency-Key`) write the same row on retry
  * and the workflow counts it once; only a plain strike retried without a key can be counted twice.
  */
-import { createHash } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { Knex } from 'knex';
 import { institutionWorkflowId, type InstitutionWorkflowInput, type StrikeKind } from '../workflows/training/contract';
 import { recordStrikeSignal } from '../workflows/training/messages';
+import { keyedId } from './idempotency';
 
 export interface StrikeRecord {
   id: string;
@@ -49,7 +49,5 @@ export async function recordStrike(trx: Knex.Transaction, client: Client, taskQu
  * abandoned — writes and signals the same strike instead of a second one.
  */
 export function strikeIdFor(principalId: string, idempotencyKey: string): string {
-  const h = createHash('sha256').update(`strike\n${principalId}\n${idempotencyKey}`).digest('hex');
-  const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+  return keyedId('strike', principalId, idempotencyKey);
 }

@@ -36,6 +36,14 @@ export function unavailableProblem(err: unknown): Problem | undefined {
   let e: unknown = err;
   for (let depth = 0; depth < 5 && e && typeof e === 'object'; depth++) {
     const x = e as { name?: unknown; code?: unknown; message?: unknown; cause?: unknown };
+    if (x.name === 'WorkflowUpdateRPCTimeoutOrCancelledError') {
+      // The API's bound on a worker accepting an Update (api/updates.ts) passed.
+      return new Problem(
+        503,
+        'TEMPORAL_UNAVAILABLE',
+        'no worker took the request in time; it may still take effect when one does: retry with the same Idempotency-Key to get its one outcome, or read the voucher first',
+      );
+    }
     if (e instanceof ServiceError || x.name === 'ServiceError') {
       const cause = x.cause as { code?: unknown; message?: unknown } | undefined;
       const code = cause?.code;

@@ -16,6 +16,14 @@ import { TemporalBreaker, type BreakerEvents } from './temporal-breaker';
 export const QUERY_TIMEOUT_MS = 30_000;
 
 /**
+ * How long one of the API's Updates may wait for a worker to accept it (api/updates.ts). Same reason as
+ * QUERY_TIMEOUT_MS: the route's pre-check query proves a worker was there a moment ago, but a worker
+ * that dies between the query and the Update would leave the request hanging. Past this the Update
+ * fails (WorkflowUpdateRPCTimeoutOrCancelledError) and the API answers 503 + Retry-After.
+ */
+export const UPDATE_ACCEPT_TIMEOUT_MS = 30_000;
+
+/**
  * The API's client, on the SDK's native connection (Rust core: HTTP/2 and retries outside the event
  * loop) rather than `Connection` (grpc-js, in JavaScript on the API's own thread). Measured in figure 3
  * (docs/PERFORMANCE.md §3): the API process answers ≈ 40 % more check-ins per second under 200
@@ -29,11 +37,15 @@ export async function connectClient(
   codecKeys: CodecKeys,
   events?: BreakerEvents,
   queryTimeoutMs = QUERY_TIMEOUT_MS,
+  updateAcceptTimeoutMs = UPDATE_ACCEPT_TIMEOUT_MS,
 ): Promise<Client> {
   const connection = await NativeConnection.connect({ address });
   const breaker = new TemporalBreaker(() => connection.workflowService.getSystemInfo({}), events);
   const bounded: WorkflowClientInterceptor = {
     query: (input, next) => connection.withDeadline(Date.now() + queryTimeoutMs, () => next(input)),
+    // Bounds sending the Update until a worker accepted it (the routes ask for stage ACCEPTED, then
+    // wait for the result outside this bound: an accepted Update is durable and runs to its end).
+    startUpdate: (input, next) => connection.withDeadline(Date.now() + updateAcceptTimeoutMs, () => next(input)),
   };
   return new Client({ connection, namespace, dataConverter: dataConverter(codecKeys), interceptors: { workflow: [breaker.interceptor(), bounded, requestIdClientInterceptor] } });
 }

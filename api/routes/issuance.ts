@@ -35,6 +35,7 @@ import { PLAN_ID_PATTERN, planAccepted } from './plans';
 import { buildVoucherInput, policyInForceFromDb } from '../voucher-input';
 import type { Db } from '../../db/connection';
 import { view } from '../voucher-view';
+import { runUpdate } from '../updates';
 
 const ID_NUMBER = z.string().refine(isValidResidentId, 'not a valid 18-character resident ID number (GB 11643 check digit)');
 const PHONE = z.string().regex(/^[0-9+-]{5,20}$/, 'phone: 5–20 digits');
@@ -323,7 +324,7 @@ export function issuanceRoutes(deps: ApiDeps): Router {
         if ((TERMINAL_STATUSES as readonly string[]).includes(s.status)) throw new Problem(409, 'VOUCHER_CLOSED', `status is ${s.status}`);
         try {
           // One Update ID per voucher: concurrent claims collapse into one, and all see its result.
-          claimed = await handle.executeUpdate(claimUpdate, { args: [{ channel: body.channel }], updateId: `claim-${voucherNo}` });
+          claimed = await runUpdate(handle, claimUpdate, { channel: body.channel }, `claim-${voucherNo}`);
         } catch (e) {
           throw refusalFrom(e) ?? e;
         }

@@ -15,6 +15,7 @@ import * as m008 from './migrations/008_training_plans';
 import * as m009 from './migrations/009_attendance_reports';
 import * as m010 from './migrations/010_principals_notify';
 import * as m011 from './migrations/011_spot_checks';
+import * as m012 from './migrations/012_principal_scope';
 
 const MIGRATIONS: Record<string, { up(k: Knex): Promise<void>; down(k: Knex): Promise<void> }> = {
   '001_core': m001,
@@ -28,16 +29,18 @@ const MIGRATIONS: Record<string, { up(k: Knex): Promise<void>; down(k: Knex): Pr
   '009_attendance_reports': m009,
   '010_principals_notify': m010,
   '011_spot_checks': m011,
+  '012_principal_scope': m012,
 };
 
-const source: Knex.MigrationSource<string> = {
+/** The migrations in order (tests run part of them to reproduce an older deployment's database). */
+export const MIGRATION_SOURCE: Knex.MigrationSource<string> = {
   getMigrations: async () => Object.keys(MIGRATIONS).sort(),
   getMigrationName: (name) => name,
   getMigration: async (name) => MIGRATIONS[name]!,
 };
 
 export async function migrateLatest(db: Knex): Promise<void> {
-  await db.migrate.latest({ migrationSource: source });
+  await db.migrate.latest({ migrationSource: MIGRATION_SOURCE });
   // A version's values never change once published; a parameter added later to the module is added
   // to the stored copy (the jsonb merge keeps every stored value and only fills missing keys).
   for (const p of POLICY_VERSIONS) {

@@ -19,6 +19,12 @@ export function keyedId(kind: string, principalId: string, idempotencyKey: strin
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
+/** `keyedId` for this request's `Idempotency-Key` and principal, or undefined for a request without a key. */
+export function keyedIdFor(kind: string, req: Request): string | undefined {
+  const key = req.get('idempotency-key');
+  return key ? keyedId(kind, req.principal!.id, key) : undefined;
+}
+
 /** After this long a first request that recorded no answer counts as abandoned (longer than any request runs). */
 export const IN_PROGRESS_TTL_MS = 5 * 60_000;
 

@@ -21,7 +21,7 @@ export interface ApiOptions {
   codecKeys: CodecKeys;
   temporalUiOrigin: string;
   /** Idle keep-alive connections are closed after this (lib/config.ts `apiKeepAliveTimeoutMs`). */
-  keepAliveTimeoutMs?: number;
+  keepAliveTimeoutMs: number;
 }
 
 /**
@@ -55,7 +55,7 @@ export async function startApi(opts: ApiOptions) {
   const principalCache = new PrincipalCache(db, logger);
   await principalCache.start();
   const app = createApp({ db, client, pii: new Pii(opts), logger, codecKeys: opts.codecKeys, temporalUiOrigin: opts.temporalUiOrigin, principalCache });
-  const server = await listenApi(app, opts.port, opts.keepAliveTimeoutMs ?? loadConfig().apiKeepAliveTimeoutMs);
+  const server = await listenApi(app, opts.port, opts.keepAliveTimeoutMs);
   logger.info({ port: opts.port, keepAliveTimeoutMs: server.keepAliveTimeout }, 'API listening');
   return {
     server,

@@ -54,11 +54,13 @@ const FUNNEL_COLUMNS = `
   count(*) FILTER (WHERE v.status = '${VoucherStatus.Expired}') AS expired,
   count(*) FILTER (WHERE v.status = '${VoucherStatus.Revoked}') AS revoked`;
 
-type FunnelRow = Record<'issued' | 'obtained' | 'activated' | 'enrolled' | 'completed' | 'settled' | 'refused' | 'expired' | 'revoked', string | number>;
+/** The funnel's counts, in order (FUNNEL_COLUMNS names them; the CSV export lists them). */
+export const FUNNEL_COUNTS = ['issued', 'obtained', 'activated', 'enrolled', 'completed', 'settled', 'refused', 'expired', 'revoked'] as const;
+
+type FunnelRow = Record<(typeof FUNNEL_COUNTS)[number], string | number>;
 
 function funnelOf(r: FunnelRow | undefined): VoucherFunnel {
-  const n = (k: keyof FunnelRow) => Number(r?.[k] ?? 0);
-  const f = { issued: n('issued'), obtained: n('obtained'), activated: n('activated'), enrolled: n('enrolled'), completed: n('completed'), settled: n('settled'), refused: n('refused'), expired: n('expired'), revoked: n('revoked') };
+  const f = Object.fromEntries(FUNNEL_COUNTS.map((k) => [k, Number(r?.[k] ?? 0)])) as Record<(typeof FUNNEL_COUNTS)[number], number>;
   return { ...f, rates: { activationPct: pct(f.activated, f.issued), usePct: pct(f.enrolled, f.issued), completionPct: pct(f.settled, f.enrolled) } };
 }
 

@@ -14,7 +14,6 @@ import type { Client } from '@temporalio/client';
 import type { Knex } from 'knex';
 import { institutionWorkflowId, type InstitutionWorkflowInput, type StrikeKind } from '../workflows/training/contract';
 import { recordStrikeSignal } from '../workflows/training/messages';
-import { keyedId } from './idempotency';
 
 export interface StrikeRecord {
   id: string;
@@ -41,13 +40,4 @@ export async function recordStrike(trx: Knex.Transaction, client: Client, taskQu
     signal: recordStrikeSignal,
     signalArgs: [{ strikeId: s.id, kind: s.kind, evidence: `strike:${s.id}`, by: s.principalId }],
   });
-}
-
-/**
- * The strike ID of a request sent with an `Idempotency-Key`: the same principal and key give the same
- * ID (a UUID in form, version 8), so a rerun of that request — after a 5xx, or when its first run was
- * abandoned — writes and signals the same strike instead of a second one.
- */
-export function strikeIdFor(principalId: string, idempotencyKey: string): string {
-  return keyedId('strike', principalId, idempotencyKey);
 }

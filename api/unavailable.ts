@@ -4,7 +4,7 @@
  * error: 503 with `Retry-After` and a stable problem type. Nothing was changed by such a request — a
  * write either did not reach the database or was rolled back with its transaction.
  */
-import { ServiceError } from '@temporalio/client';
+import { ServiceError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import { Problem } from './problem';
 
 /** Seconds a client should wait before retrying (also /readyz's). */
@@ -36,7 +36,7 @@ export function unavailableProblem(err: unknown): Problem | undefined {
   let e: unknown = err;
   for (let depth = 0; depth < 5 && e && typeof e === 'object'; depth++) {
     const x = e as { name?: unknown; code?: unknown; message?: unknown; cause?: unknown };
-    if (x.name === 'WorkflowUpdateRPCTimeoutOrCancelledError') {
+    if (e instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
       // The API's bound on a worker accepting an Update (api/updates.ts) passed.
       return new Problem(
         503,

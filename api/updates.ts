@@ -16,12 +16,11 @@
 import { WorkflowUpdateStage, type WorkflowHandle } from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
 import type { Request } from 'express';
-import { keyedId } from './idempotency';
+import { keyedIdFor } from './idempotency';
 
 /** The Update ID for this request: derived from its Idempotency-Key if it has one, else left to the SDK. */
 export function updateIdFor(kind: string, req: Request): string | undefined {
-  const key = req.get('idempotency-key');
-  return key ? keyedId(`update:${kind}`, req.principal!.id, key) : undefined;
+  return keyedIdFor(`update:${kind}`, req);
 }
 
 /** Sends `def` and waits for its result; the wait for a worker to accept it is the client's bound. */

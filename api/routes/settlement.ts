@@ -20,7 +20,7 @@ import { requireRole, type Principal } from '../auth';
 import { seesInFull } from '../disclosure';
 import { asyncRoute, isLocalDate, keysetPage, PAGE_PARAMS, parse, type ApiDeps } from '../http';
 import { Problem } from '../problem';
-import { fundPerformance } from '../performance';
+import { FUNNEL_COUNTS, fundPerformance } from '../performance';
 import { recordStrike } from '../strikes';
 import { policyInForceFromDb } from '../voucher-input';
 import { catalogueView } from './public';
@@ -603,7 +603,7 @@ export function settlementRoutes(deps: ApiDeps): Router {
         const rows: string[][] = [['section', 'district', 'funding_source', 'figure', 'value']];
         const cell = (v: number | null) => (v === null ? '' : String(v));
         for (const x of report.issuance) {
-          for (const k of ['issued', 'obtained', 'activated', 'enrolled', 'completed', 'settled', 'refused', 'expired', 'revoked'] as const) rows.push(['issuance', x.district, '', k, cell(x[k])]);
+          for (const k of FUNNEL_COUNTS) rows.push(['issuance', x.district, '', k, cell(x[k])]);
           for (const k of ['activationPct', 'usePct', 'completionPct'] as const) rows.push(['issuance', x.district, '', k, cell(x.rates[k])]);
         }
         for (const f of report.funds) {

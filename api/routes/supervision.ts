@@ -201,11 +201,13 @@ export function supervisionRoutes(deps: ApiDeps): Router {
   }
 
   async function itemViews(items: ItemRow[]) {
-    const [sessions, live] = await Promise.all([sessionsOf(items), indicatorsFor(db, items.map((i) => ({ classId: i.class_id, sessionId: i.session_id })))]);
+    const [sessions, live, classes] = await Promise.all([
+      sessionsOf(items),
+      indicatorsFor(db, items.map((i) => ({ classId: i.class_id, sessionId: i.session_id }))),
+      db('classes').whereIn('id', [...new Set(items.map((i) => i.class_id))]).select('id', 'mode'),
+    ]);
+    const modes = new Map(classes.map((c: { id: string; mode: 'online' | 'offline' }) => [c.id, c.mode]));
     const at = now();
-    const modes = new Map(
-      (await db('classes').whereIn('id', [...new Set(items.map((i) => i.class_id))]).select('id', 'mode')).map((c: { id: string; mode: 'online' | 'offline' }) => [c.id, c.mode]),
-    );
     return items.map((i) => {
       // A session the institution took out of its plan after the draw (R4.2 allows it before the start) is `withdrawn`.
       const s = sessions.get(pairKey(i.class_id, i.session_id));

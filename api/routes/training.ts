@@ -26,7 +26,8 @@ import { hrDistrict, requireRole } from '../auth';
 import { asyncRoute, parse, type ApiDeps } from '../http';
 import { freshReads } from '../single-flight';
 import { Problem } from '../problem';
-import { recordStrike, strikeIdFor } from '../strikes';
+import { recordStrike } from '../strikes';
+import { keyedIdFor } from '../idempotency';
 import { policyInForceFromDb } from '../voucher-input';
 
 const ZONE = 'Asia/Shanghai';
@@ -298,8 +299,7 @@ export function trainingRoutes(deps: ApiDeps): Router {
         throw new Problem(409, 'INSTITUTION_NOT_APPROVED', `status is ${inst.status}`, 'R4.4');
       }
       // With an Idempotency-Key the ID follows from it, so a rerun of the request records the same strike.
-      const idempotencyKey = req.get('idempotency-key');
-      const strikeId = idempotencyKey ? strikeIdFor(req.principal!.id, idempotencyKey) : randomUUID();
+      const strikeId = keyedIdFor('strike', req) ?? randomUUID();
       // R4.4: the register row and the workflow's count together, or (Temporal unreachable) neither.
       await db.transaction((trx) =>
         recordStrike(trx, client, taskQueue, {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import express, { Router } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
 import { parse as parseYaml } from 'yaml';
+import { memoisePathPatterns } from './route-pattern-cache';
 
 const DOC_PATH = path.resolve(__dirname, '..', 'openapi', 'openapi.yaml');
 let cached: Record<string, unknown> | undefined;
@@ -40,6 +41,8 @@ export function docsRoutes(): Router {
 
 /** Request validation always; response validation when `validateResponses` (tests). */
 export function contractValidator(validateResponses: boolean) {
+  // The validator finds each request's operation by compiling path patterns anew: remember them.
+  memoisePathPatterns();
   return OpenApiValidator.middleware({
     apiSpec: openapiDocument() as never,
     validateRequests: { allowUnknownQueryParameters: false },

@@ -4,6 +4,7 @@ import request from 'supertest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createApp } from '../api/app';
 import { contractValidator, openapiDocument } from '../api/openapi';
+import { pathPatternMemo } from '../api/route-pattern-cache';
 import type { Db } from '../db/connection';
 import { createLogger } from '../lib/logger';
 import { bearer, keyFor, testApp } from './helpers/api';
@@ -125,4 +126,30 @@ test('every route registered on the app is documented, and every documented oper
   expect({ status: r.status, code: r.body.code }).toEqual({ status: 404, code: 'NOT_FOUND' });
   const pub = await request(app).get('/v1/public/no-such-route');
   expect({ status: pub.status, code: pub.body.code }).toEqual({ status: 404, code: 'NOT_FOUND' });
+});
+
+test('the validator compiles each documented path pattern once, not on every request, and still matches routes and their parameters', async () => {
+  const app = testApp(db, env.client, 'unused');
+  const memo = pathPatternMemo()!; // installed by the app's contract validator
+  expect(memo).toBeDefined();
+  const op = await keyFor(db, 'operator');
+  // The validator tries the contract's patterns in order until one matches: an early path and a late one.
+  const paths = Object.keys(openapiDocument().paths as object);
+  expect(paths.indexOf('/v1/vouchers/{voucherNo}/clawback/recovered')).toBeGreaterThan(40);
+  const early = () => request(app).get('/v1/vouchers/SX3306022026000001').set(bearer(op));
+  const late = () => request(app).post('/v1/vouchers/not-a-voucher-no/clawback/recovered').set(bearer(op)).send({});
+  expect((await early()).status).toBe(404); // matched and validated: the route ran and found no such voucher
+  expect((await late()).status).toBe(400);
+  const compiled = memo.compiled();
+  const served = memo.served();
+  for (let i = 0; i < 5; i++) {
+    expect((await early()).status).toBe(404);
+    expect((await late()).status).toBe(400);
+  }
+  expect(memo.compiled()).toBe(compiled);
+  expect(memo.served()).toBeGreaterThan(served + 5 * 40);
+  // The late path's parameter still reaches the validator's checks through the remembered regexp.
+  const bad = await late();
+  expect(bad.body.code).toBe('INVALID_REQUEST');
+  expect(JSON.stringify(bad.body.errors)).toContain('voucherNo');
 });

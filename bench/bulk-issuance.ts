@@ -78,7 +78,7 @@ function countQueries(dbs: Db[]): { stop: () => number } {
  * queue reports no backlog of workflow or activity tasks three times in a row, a second apart. (A list's
  * vouchers are in the read model as soon as their chunk has started them, so the read model cannot tell.)
  */
-async function backlogDrained(client: Client, taskQueue: string): Promise<boolean> {
+export async function backlogDrained(client: Client, taskQueue: string): Promise<boolean> {
   const T = temporal.api.enums.v1.TaskQueueType;
   const backlog = async (type: number) => {
     const r = await client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: taskQueue }, taskQueueType: type, reportStats: true });

@@ -43,6 +43,7 @@ import type { skeletonVoucherWorkflow } from './skeleton-workflow';
 import { envInt, fullGc, percentile, pool, round, summary, timed } from './lib';
 import { measureApiOverhead, type InTrainingVoucher } from './api-overhead';
 import { measureBulkIssuance } from './bulk-issuance';
+import { measureStartCost } from './start-cost';
 import { measureSettlement as measureSettlementBatch } from './settlement';
 import { carryOverFigures } from './carry-over';
 import { measureVoucherCosts } from './voucher-costs';
@@ -74,6 +75,8 @@ const SIZES = {
   // Starts in flight inside a bulk-issuance job: parallel chunks × starts per chunk (see bench/bulk-issuance.ts).
   bulkConcurrency: envInt('BENCH_BULK_CONCURRENCY', 32),
   costLifecycles: envInt('BENCH_COST_LIFECYCLES', 5),
+  startCostStarts: envInt('BENCH_START_COST_STARTS', 1000),
+  startCostRounds: envInt('BENCH_START_COST_ROUNDS', 2),
 };
 /** `file` (default: SQLite on disk, like a persistent dev server) or `memory`. */
 const STORE = process.env.BENCH_TEMPORAL_STORE === 'memory' ? 'memory' : 'file';
@@ -487,6 +490,32 @@ async function main(): Promise<void> {
           { rows: SIZES.bulkRows, concurrency: SIZES.bulkConcurrency },
         );
         log(`bulk issuance ratio ${(figures.bulkIssuance as { ratio: number }).ratio}`);
+      } finally {
+        await w.stop();
+      }
+    }
+
+    // ---- 6b: figure 6's decomposition, a voucher start piece by piece (bench/start-cost.ts; not by default)
+    if (ONLY.has('starts')) {
+      const startsTq = tq('starts');
+      const w = await realWorker(startsTq);
+      try {
+        figures.startCost = await measureStartCost(
+          {
+            db,
+            client,
+            connection: env.nativeConnection,
+            dataConverter: converter,
+            workerOptions: WORKER_OPTIONS,
+            tmp,
+            taskQueue: startsTq,
+            baselineTaskQueue: tq('starts-baseline'),
+            occupationCode: fixtures.occupationCode,
+            log,
+          },
+          { starts: SIZES.startCostStarts, concurrency: SIZES.bulkConcurrency, rounds: SIZES.startCostRounds },
+        );
+        log(`start cost: ${JSON.stringify((figures.startCost as { ratioToTrivial: unknown }).ratioToTrivial)}`);
       } finally {
         await w.stop();
       }

@@ -1,0 +1,131 @@
+/**
+ * Figure 6's decomposition (not in the default run; `BENCH_ONLY=starts`): what a voucher start costs
+ * against the trivial start of the baseline, piece by piece. The same number of starts per variant, at
+ * figure 6's concurrency, through the bench's client (same codec), rounds alternating the variants'
+ * order; after each variant the bench waits until its worker has taken every first task, so no variant
+ * runs against another's backlog:
+ *   trivial             the baseline: `trivialWorkflow` (one timer), no arguments
+ *   + input             the same, with a real voucher's input as its argument (the whole policy, encrypted)
+ *   + search attributes and the voucher's search attributes at start
+ *   + summary, policies and the voucher's static summary, ID reuse and conflict policies: every option of
+ *                       `startVoucherWorkflow`, still the trivial workflow
+ *   voucher             `startVoucherWorkflow` itself on the real worker (a list voucher: projected at
+ *                       issue, so its first task sets its claim timer and runs no activity)
+ */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
+import { bundleWorkflowCode, Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import { startVoucherWorkflow } from '../activities/issuance-activities';
+import { buildVoucherInput, nextVoucherNos, policyInForceFromDb } from '../api/voucher-input';
+import type { Db } from '../db/connection';
+import { localYear } from '../policy/calendar';
+import { VoucherStatus, type VoucherInput } from '../workflows/voucher/contract';
+import { IssuerDistrictKey, OccupationCodeKey, VoucherStatusKey, VoucherTypeKey } from '../workflows/voucher/search-attributes';
+import { backlogDrained } from './bulk-issuance';
+import { round } from './lib';
+import { closedLoop } from './load';
+
+export interface StartCostContext {
+  db: Db;
+  client: Client;
+  connection: NativeConnection;
+  dataConverter: DataConverter;
+  workerOptions: Partial<WorkerOptions>;
+  tmp: string;
+  /** The real worker's queue (voucher workflows, its worker run by the caller) and the trivial workflow's (its worker run here, same options). */
+  taskQueue: string;
+  baselineTaskQueue: string;
+  occupationCode: string;
+  log: (m: string) => void;
+}
+
+const DISTRICT = '330602';
+const VARIANTS = ['trivial', '+ input', '+ search attributes', '+ summary, policies', 'voucher'] as const;
+type Variant = (typeof VARIANTS)[number];
+
+export async function measureStartCost(c: StartCostContext, z: { starts: number; concurrency: number; rounds: number }) {
+  const bundlePath = path.join(c.tmp, 'start-cost-trivial-bundle.js');
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: require.resolve('./trivial-workflow'),
+    logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never,
+  });
+  writeFileSync(bundlePath, code);
+  const worker = await Worker.create({
+    connection: c.connection,
+    namespace: 'default',
+    taskQueue: c.baselineTaskQueue,
+    workflowBundle: { codePath: bundlePath },
+    dataConverter: c.dataConverter,
+    ...c.workerOptions,
+  });
+  return worker.runUntil(() => measure(c, z));
+}
+
+async function measure(c: StartCostContext, z: { starts: number; concurrency: number; rounds: number }) {
+  const now = Date.now();
+  const policy = await policyInForceFromDb(c.db, now);
+  const year = localYear(now, policy.timeZone);
+  let seq = 0;
+  const tag = now.toString(36);
+  async function inputs(n: number): Promise<VoucherInput[]> {
+    const numbers = await nextVoucherNos(c.db, DISTRICT, year, n);
+    return Promise.all(
+      numbers.map((voucherNo) =>
+        buildVoucherInput(c.db, { type: 'directed', issuerDistrict: DISTRICT, personRef: `P${'0'.repeat(40)}`, occupationCode: c.occupationCode, obtainedAt: now, awaitsClaim: true, voucherNo, policy, projectedAtIssue: true }),
+      ),
+    );
+  }
+  const attributes = (i: VoucherInput) => [
+    { key: VoucherTypeKey, value: i.type },
+    { key: VoucherStatusKey, value: VoucherStatus.Issued },
+    { key: IssuerDistrictKey, value: i.issuerDistrict },
+    { key: OccupationCodeKey, value: i.occupationCode! },
+  ];
+  async function run(v: Variant): Promise<number> {
+    const ins = await inputs(z.starts);
+    const trivial = (i: VoucherInput, extra: object) =>
+      c.client.workflow.start('trivialWorkflow', { workflowId: `StartCost:${tag}:${++seq}`, taskQueue: c.baselineTaskQueue, ...extra });
+    const start: Record<Variant, (i: VoucherInput) => Promise<unknown>> = {
+      trivial: (i) => trivial(i, { args: [] }),
+      '+ input': (i) => trivial(i, { args: [i] }),
+      '+ search attributes': (i) => trivial(i, { args: [i], typedSearchAttributes: attributes(i) }),
+      '+ summary, policies': (i) =>
+        trivial(i, {
+          args: [i],
+          typedSearchAttributes: attributes(i),
+          staticSummary: `${i.voucherNo} · ${i.type} · ${i.issuerDistrict}`,
+          workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+          workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+        }),
+      voucher: (i) => startVoucherWorkflow(c.client, c.taskQueue, i),
+    };
+    const r = await closedLoop(z.starts, z.concurrency, (k) => start[v](ins[k]!) as Promise<void>);
+    if (r.errors.length) throw new Error(`start cost (${v}): ${r.errors.length} starts failed: ${r.errors[0]}`);
+    // Every first task taken before the next variant starts.
+    await backlogDrained(c.client, c.baselineTaskQueue);
+    await backlogDrained(c.client, c.taskQueue);
+    return (z.starts * 1000) / r.ms;
+  }
+  const perVariant = Object.fromEntries(VARIANTS.map((v) => [v, [] as number[]])) as Record<Variant, number[]>;
+  for (let r = 0; r < z.rounds; r++) {
+    const order = r % 2 === 0 ? [...VARIANTS] : [...VARIANTS].reverse();
+    for (const v of order) {
+      const rate = await run(v);
+      perVariant[v].push(round(rate, 1));
+      c.log(`starts: round ${r + 1}, ${v}: ${round(rate, 1)}/s`);
+    }
+  }
+  const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
+  const base = mean(perVariant.trivial);
+  return {
+    figure: "figure 6's decomposition: starts/s of a voucher start, piece by piece, ÷ the trivial start of the baseline",
+    starts: z.starts,
+    concurrency: z.concurrency,
+    rounds: z.rounds,
+    inputBytes: Buffer.byteLength(JSON.stringify((await inputs(1))[0])),
+    startsPerSecond: perVariant,
+    ratioToTrivial: Object.fromEntries(VARIANTS.map((v) => [v, round(mean(perVariant[v]) / base, 3)])),
+  };
+}

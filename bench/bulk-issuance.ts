@@ -14,6 +14,7 @@
  */
 import path from 'node:path';
 import { writeFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Client } from '@temporalio/client';
 import { bundleWorkflowCode, Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import type { DataConverter } from '@temporalio/common';
@@ -63,6 +64,19 @@ function residentId(tag: string, serial: number): string {
   let sum = 0;
   for (let i = 0; i < 17; i++) sum += Number(body[i]) * weights[i]!;
   return body + '10X98765432'[sum % 11];
+}
+
+/** The event-loop delay of this process from now until `stop()` (ms: mean, p50, p99, max). */
+function loopLag(): { stop: () => { mean: number; p50: number; p99: number; max: number } } {
+  const h = monitorEventLoopDelay({ resolution: 10 });
+  h.enable();
+  return {
+    stop: () => {
+      h.disable();
+      const ms = (ns: number) => round(ns / 1e6, 1);
+      return { mean: ms(h.mean), p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), max: ms(h.max) };
+    },
+  };
 }
 
 /** Counts the queries a knex instance sends while `fn` runs. */
@@ -187,12 +201,16 @@ export async function measureBulkIssuance(c: BulkContext, z: BulkSizes) {
     const body = JSON.stringify({ listId, district: DISTRICT, occupationCode: c.occupationCode, rows: trainees });
     c.log(`bulk: POST /v1/trainee-lists with ${z.rows} rows (${round(body.length / 1e6, 2)} MB JSON)`);
     const queries = countQueries([c.db]);
+    const listLag = loopLag();
+    const listCpu = process.cpuUsage();
     const t0 = performance.now();
     const res = await httpRequest(agent, api.port, { method: 'POST', path: '/v1/trainee-lists', headers: { authorization: `Bearer ${key}` }, body });
     const uploadMs = performance.now() - t0;
     if (res.status !== 202) throw new Error(`bulk: upload answered ${res.status}: ${res.body.slice(0, 300)}`);
     const done = (await c.client.workflow.getHandle(issuanceWorkflowId(listId)).result()) as IssuanceProgress;
     const realMs = performance.now() - t0;
+    const lagDuringList = listLag.stop();
+    const cpuDuringList = process.cpuUsage(listCpu);
     const workerQueries = queries.stop();
     const chunks = await chunkProfile(c.client, issuanceWorkflowId(listId), realMs);
     const apiQueries = api.queries();
@@ -219,9 +237,13 @@ export async function measureBulkIssuance(c: BulkContext, z: BulkSizes) {
         buildVoucherInput(c.db, { type: 'directed', issuerDistrict: DISTRICT, personRef: rows[k]!.person_ref, occupationCode: c.occupationCode, obtainedAt: now, awaitsClaim: true, voucherNo, policy }),
       ),
     );
+    const vsLag = loopLag();
+    const vsCpu = process.cpuUsage();
     const vs = await closedLoop(vsN, z.concurrency, async (k) => {
       await startVoucherWorkflow(c.client, c.taskQueue, inputs[k]!);
     });
+    const lagDuringVoucherStarts = vsLag.stop();
+    const cpuDuringVoucherStarts = process.cpuUsage(vsCpu);
     if (vs.errors.length) throw new Error(`bulk decomposition: ${vs.errors.length} starts failed: ${vs.errors[0]}`);
     // The same starts through a client on the worker's native connection — what the activity's
     // Context.current().client is — instead of the bench's own client connection.
@@ -267,6 +289,15 @@ export async function measureBulkIssuance(c: BulkContext, z: BulkSizes) {
         workerQueriesPerVoucher: round(workerQueries / done.issued, 2),
         apiQueries,
         chunks,
+      },
+      // The bench process's event-loop delay (it runs the worker: its activities, codec and core bridge) while
+      // the list ran and while the bare voucher starts ran.
+      eventLoopDelayMs: { list: lagDuringList, voucherStartsAlone: lagDuringVoucherStarts },
+      // CPU of the bench process (the worker and its activities, the bench's client) per voucher started,
+      // and in cores, while the list ran and while the bare voucher starts ran.
+      benchProcessCpu: {
+        list: { msPerVoucher: round((cpuDuringList.user + cpuDuringList.system) / 1000 / z.rows, 2), cores: round((cpuDuringList.user + cpuDuringList.system) / 1000 / realMs, 2) },
+        voucherStartsAlone: { msPerVoucher: round((cpuDuringVoucherStarts.user + cpuDuringVoucherStarts.system) / 1000 / vsN, 2), cores: round((cpuDuringVoucherStarts.user + cpuDuringVoucherStarts.system) / 1000 / vs.ms, 2) },
       },
       voucherStartsAlone: {
         perSecond: round((vsN * 1000) / vs.ms, 1),

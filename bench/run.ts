@@ -12,8 +12,9 @@
  * BENCH_MEMORY_VOUCHERS (200), BENCH_SETTLEMENT_ROWS (100000), BENCH_HISTORY_SAMPLE (5),
  * BENCH_API_CLIENTS (200), BENCH_API_VOUCHERS (200), BENCH_API_ROUNDS (2), BENCH_API_SESSIONS (5 per round
  * and side), BENCH_BULK_ROWS (10000), BENCH_BULK_CONCURRENCY (32),
- * BENCH_COST_LIFECYCLES (5), BENCH_ONLY (comma list of: efficiency,scaling,cold,memory,settlement,api,bulk,
- * costs), BENCH_TEMPORAL_STORE (file |
+ * BENCH_COST_LIFECYCLES (5), BENCH_START_COST_STARTS (1000), BENCH_START_COST_ROUNDS (2),
+ * BENCH_START_COST_VARIANTS (bench/start-cost.ts), BENCH_ONLY (comma list of: efficiency,scaling,cold,
+ * memory,settlement,api,bulk,costs — the default — and starts), BENCH_TEMPORAL_STORE (file |
  * memory), BENCH_SQLITE_PRAGMAS (e.g. journal_mode=wal,synchronous=normal), BENCH_TAG (experiments:
  * results under bench/results/<tag>/, docs untouched).
  */

@@ -4,24 +4,26 @@
  * figure 6's concurrency, through the bench's client (same codec), rounds alternating the variants'
  * order; after each variant the bench waits until its worker has taken every first task, so no variant
  * runs against another's backlog:
- *   trivial             the baseline: `trivialWorkflow` (one timer), no arguments
- *   + input             the same, with a real voucher's input as its argument (the whole policy, encrypted)
- *   + search attributes and the voucher's search attributes at start
- *   + summary, policies and the voucher's static summary, ID reuse and conflict policies: every option of
- *                       `startVoucherWorkflow`, still the trivial workflow
- *   voucher             `startVoucherWorkflow` itself on the real worker (a list voucher: projected at
- *                       issue, so its first task sets its claim timer and runs no activity)
+ *   trivial                 the baseline: `trivialWorkflow` (one timer), no arguments
+ *   + input                 the same, with a real voucher's input as its argument (the whole policy, encrypted)
+ *   + search attributes     and the voucher's search attributes at start
+ *   + summary and policies  and the voucher's static summary, ID reuse and conflict policies: every
+ *                           option of `startVoucherWorkflow`, still the trivial workflow
+ *   voucher                 `startVoucherWorkflow` itself on the real worker (a list voucher: projected at
+ *                           issue, so its first task sets its claim timer and runs no activity)
+ *   voucher via worker connection   the same through a client on the worker's own NativeConnection, as
+ *                           the bulk-issuance activities start vouchers (`Context.current().client`)
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
+import { Client, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { bundleWorkflowCode, Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { startVoucherWorkflow } from '../activities/issuance-activities';
 import { buildVoucherInput, nextVoucherNos, policyInForceFromDb } from '../api/voucher-input';
 import type { Db } from '../db/connection';
 import { localYear } from '../policy/calendar';
-import { VoucherStatus, type VoucherInput } from '../workflows/voucher/contract';
+import { VoucherStatus, voucherWorkflowId, type VoucherInput } from '../workflows/voucher/contract';
 import { IssuerDistrictKey, OccupationCodeKey, VoucherStatusKey, VoucherTypeKey } from '../workflows/voucher/search-attributes';
 import { backlogDrained } from './bulk-issuance';
 import { round } from './lib';
@@ -42,8 +44,14 @@ export interface StartCostContext {
 }
 
 const DISTRICT = '330602';
-const VARIANTS = ['trivial', '+ input', '+ search attributes', '+ summary, policies', 'voucher'] as const;
-type Variant = (typeof VARIANTS)[number];
+const ALL_VARIANTS = ['trivial', '+ input', '+ search attributes', '+ summary and policies', 'voucher', 'voucher via worker connection'] as const;
+type Variant = (typeof ALL_VARIANTS)[number];
+/** `BENCH_START_COST_VARIANTS`: a comma list of the variants above (default all); `trivial` is always measured. */
+function variants(): Variant[] {
+  const wanted = (process.env.BENCH_START_COST_VARIANTS || ALL_VARIANTS.join(',')).split(',').map((x) => x.trim());
+  for (const w of wanted) if (!(ALL_VARIANTS as readonly string[]).includes(w)) throw new Error(`BENCH_START_COST_VARIANTS: unknown variant ${w}`);
+  return ALL_VARIANTS.filter((v) => v === 'trivial' || wanted.includes(v));
+}
 
 export async function measureStartCost(c: StartCostContext, z: { starts: number; concurrency: number; rounds: number }) {
   const bundlePath = path.join(c.tmp, 'start-cost-trivial-bundle.js');
@@ -64,6 +72,8 @@ export async function measureStartCost(c: StartCostContext, z: { starts: number;
 }
 
 async function measure(c: StartCostContext, z: { starts: number; concurrency: number; rounds: number }) {
+  const VARIANTS = variants();
+  const workerClient = new Client({ connection: c.connection as never, namespace: 'default', dataConverter: c.dataConverter });
   const now = Date.now();
   const policy = await policyInForceFromDb(c.db, now);
   const year = localYear(now, policy.timeZone);
@@ -83,15 +93,19 @@ async function measure(c: StartCostContext, z: { starts: number; concurrency: nu
     { key: IssuerDistrictKey, value: i.issuerDistrict },
     { key: OccupationCodeKey, value: i.occupationCode! },
   ];
-  async function run(v: Variant): Promise<number> {
+  async function run(v: Variant) {
     const ins = await inputs(z.starts);
-    const trivial = (i: VoucherInput, extra: object) =>
-      c.client.workflow.start('trivialWorkflow', { workflowId: `StartCost:${tag}:${++seq}`, taskQueue: c.baselineTaskQueue, ...extra });
+    const ids: string[] = [];
+    const trivial = (i: VoucherInput, extra: object) => {
+      const workflowId = `StartCost:${tag}:${++seq}`;
+      ids.push(workflowId);
+      return c.client.workflow.start('trivialWorkflow', { workflowId, taskQueue: c.baselineTaskQueue, ...extra });
+    };
     const start: Record<Variant, (i: VoucherInput) => Promise<unknown>> = {
       trivial: (i) => trivial(i, { args: [] }),
       '+ input': (i) => trivial(i, { args: [i] }),
       '+ search attributes': (i) => trivial(i, { args: [i], typedSearchAttributes: attributes(i) }),
-      '+ summary, policies': (i) =>
+      '+ summary and policies': (i) =>
         trivial(i, {
           args: [i],
           typedSearchAttributes: attributes(i),
@@ -99,26 +113,47 @@ async function measure(c: StartCostContext, z: { starts: number; concurrency: nu
           workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
           workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
         }),
-      voucher: (i) => startVoucherWorkflow(c.client, c.taskQueue, i),
+      voucher: (i) => (ids.push(voucherWorkflowId(i.voucherNo)), startVoucherWorkflow(c.client, c.taskQueue, i)),
+      'voucher via worker connection': (i) => (ids.push(voucherWorkflowId(i.voucherNo)), startVoucherWorkflow(workerClient, c.taskQueue, i)),
     };
     const r = await closedLoop(z.starts, z.concurrency, (k) => start[v](ins[k]!) as Promise<void>);
     if (r.errors.length) throw new Error(`start cost (${v}): ${r.errors.length} starts failed: ${r.errors[0]}`);
     // Every first task taken before the next variant starts.
     await backlogDrained(c.client, c.baselineTaskQueue);
     await backlogDrained(c.client, c.taskQueue);
-    return (z.starts * 1000) / r.ms;
+    return { rate: (z.starts * 1000) / r.ms, firstTask: await firstTasks(ids.filter((_, k) => k % Math.ceil(ids.length / 25) === 0)) };
   }
-  const perVariant = Object.fromEntries(VARIANTS.map((v) => [v, [] as number[]])) as Record<Variant, number[]>;
+  /** From a sample of histories: the first workflow task's wait (scheduled → started) and run (started → completed). */
+  async function firstTasks(sample: string[]) {
+    const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => (t ? Number(t.seconds ?? 0) * 1000 + (t.nanos ?? 0) / 1e6 : NaN);
+    const waits: number[] = [];
+    const runs: number[] = [];
+    for (const id of sample) {
+      const h = await c.client.workflow.getHandle(id).fetchHistory();
+      const ev = h.events ?? [];
+      const sch = ev.find((e) => e.workflowTaskScheduledEventAttributes);
+      const st = ev.find((e) => e.workflowTaskStartedEventAttributes);
+      const done = ev.find((e) => e.workflowTaskCompletedEventAttributes);
+      if (!sch || !st || !done) continue;
+      waits.push(ms(st.eventTime as never) - ms(sch.eventTime as never));
+      runs.push(ms(done.eventTime as never) - ms(st.eventTime as never));
+    }
+    const mean = (xs: number[]) => round(xs.reduce((a, x) => a + x, 0) / Math.max(1, xs.length), 1);
+    return { sampled: runs.length, meanWaitMs: mean(waits), meanRunMs: mean(runs) };
+  }
+  const perVariant = Object.fromEntries(VARIANTS.map((v) => [v, [] as number[]])) as Partial<Record<Variant, number[]>>;
+  const firstTask = Object.fromEntries(VARIANTS.map((v) => [v, [] as unknown[]])) as Partial<Record<Variant, unknown[]>>;
   for (let r = 0; r < z.rounds; r++) {
     const order = r % 2 === 0 ? [...VARIANTS] : [...VARIANTS].reverse();
     for (const v of order) {
-      const rate = await run(v);
-      perVariant[v].push(round(rate, 1));
-      c.log(`starts: round ${r + 1}, ${v}: ${round(rate, 1)}/s`);
+      const { rate, firstTask: f } = await run(v);
+      perVariant[v]!.push(round(rate, 1));
+      firstTask[v]!.push(f);
+      c.log(`starts: round ${r + 1}, ${v}: ${round(rate, 1)}/s; first task ${JSON.stringify(f)}`);
     }
   }
   const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
-  const base = mean(perVariant.trivial);
+  const base = mean(perVariant.trivial!);
   return {
     figure: "figure 6's decomposition: starts/s of a voucher start, piece by piece, ÷ the trivial start of the baseline",
     starts: z.starts,
@@ -126,6 +161,8 @@ async function measure(c: StartCostContext, z: { starts: number; concurrency: nu
     rounds: z.rounds,
     inputBytes: Buffer.byteLength(JSON.stringify((await inputs(1))[0])),
     startsPerSecond: perVariant,
-    ratioToTrivial: Object.fromEntries(VARIANTS.map((v) => [v, round(mean(perVariant[v]) / base, 3)])),
+    // The first workflow task of a sample of each variant's workflows: how long it waited for the worker, how long it ran.
+    firstTask,
+    ratioToTrivial: Object.fromEntries(VARIANTS.map((v) => [v, round(mean(perVariant[v]!) / base, 3)])),
   };
 }

@@ -15,6 +15,7 @@
 import path from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { procCpu } from './proc-cpu';
 import { Client } from '@temporalio/client';
 import { bundleWorkflowCode, Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import type { DataConverter } from '@temporalio/common';
@@ -64,6 +65,16 @@ function residentId(tag: string, serial: number): string {
   let sum = 0;
   for (let i = 0; i < 17; i++) sum += Number(body[i]) * weights[i]!;
   return body + '10X98765432'[sum % 11];
+}
+
+/** CPU seconds by group as ms per voucher (`n` vouchers). */
+function msPerVoucher(seconds: Record<string, number>, n: number): Record<string, number> {
+  return Object.fromEntries(Object.entries(seconds).map(([k, v]) => [k, round((v * 1000) / n, 2)]));
+}
+
+/** CPU seconds by group as cores (÷ the phase's wall time in ms). */
+function cores(seconds: Record<string, number>, wallMs: number): Record<string, number> {
+  return Object.fromEntries(Object.entries(seconds).map(([k, v]) => [k, round((v * 1000) / wallMs, 2)]));
 }
 
 /** The event-loop delay of this process from now until `stop()` (ms: mean, p50, p99, max). */
@@ -203,6 +214,7 @@ export async function measureBulkIssuance(c: BulkContext, z: BulkSizes) {
     const queries = countQueries([c.db]);
     const listLag = loopLag();
     const listCpu = process.cpuUsage();
+    const listProc = procCpu();
     const t0 = performance.now();
     const res = await httpRequest(agent, api.port, { method: 'POST', path: '/v1/trainee-lists', headers: { authorization: `Bearer ${key}` }, body });
     const uploadMs = performance.now() - t0;
@@ -211,6 +223,7 @@ export async function measureBulkIssuance(c: BulkContext, z: BulkSizes) {
     const realMs = performance.now() - t0;
     const lagDuringList = listLag.stop();
     const cpuDuringList = process.cpuUsage(listCpu);
+    const procDuringList = listProc.stop();
     const workerQueries = queries.stop();
     const chunks = await chunkProfile(c.client, issuanceWorkflowId(listId), realMs);
     const apiQueries = api.queries();
@@ -239,11 +252,13 @@ export async function measureBulkIssuance(c: BulkContext, z: BulkSizes) {
     );
     const vsLag = loopLag();
     const vsCpu = process.cpuUsage();
+    const vsProc = procCpu();
     const vs = await closedLoop(vsN, z.concurrency, async (k) => {
       await startVoucherWorkflow(c.client, c.taskQueue, inputs[k]!);
     });
     const lagDuringVoucherStarts = vsLag.stop();
     const cpuDuringVoucherStarts = process.cpuUsage(vsCpu);
+    const procDuringVoucherStarts = vsProc.stop();
     if (vs.errors.length) throw new Error(`bulk decomposition: ${vs.errors.length} starts failed: ${vs.errors[0]}`);
     // The same starts through a client on the worker's native connection — what the activity's
     // Context.current().client is — instead of the bench's own client connection.
@@ -299,6 +314,9 @@ export async function measureBulkIssuance(c: BulkContext, z: BulkSizes) {
         list: { msPerVoucher: round((cpuDuringList.user + cpuDuringList.system) / 1000 / z.rows, 2), cores: round((cpuDuringList.user + cpuDuringList.system) / 1000 / realMs, 2) },
         voucherStartsAlone: { msPerVoucher: round((cpuDuringVoucherStarts.user + cpuDuringVoucherStarts.system) / 1000 / vsN, 2), cores: round((cpuDuringVoucherStarts.user + cpuDuringVoucherStarts.system) / 1000 / vs.ms, 2) },
       },
+      // Every process's CPU (/proc, bench/proc-cpu.ts) in ms per voucher, by group, in the same two phases.
+      cpuPerVoucherMs: { list: msPerVoucher(procDuringList, z.rows), voucherStartsAlone: msPerVoucher(procDuringVoucherStarts, vsN) },
+      cpuCores: { list: cores(procDuringList, realMs), voucherStartsAlone: cores(procDuringVoucherStarts, vs.ms) },
       voucherStartsAlone: {
         perSecond: round((vsN * 1000) / vs.ms, 1),
         overWorkerNativeConnectionPerSecond: round((vsN * 1000) / vsNative.ms, 1),

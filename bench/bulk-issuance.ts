@@ -44,6 +44,8 @@ export interface BulkContext {
   /** The real worker's task queue: the job and its vouchers run there. */
   taskQueue: string;
   baselineTaskQueue: string;
+  /** The dev server's Prometheus endpoint, when known: its request counters are read per phase. */
+  temporalMetricsUrl?: string;
   workerOptions: Partial<WorkerOptions>;
   tmp: string;
   occupationCode: string;
@@ -65,6 +67,31 @@ function residentId(tag: string, serial: number): string {
   let sum = 0;
   for (let i = 0; i < 17; i++) sum += Number(body[i]) * weights[i]!;
   return body + '10X98765432'[sum % 11];
+}
+
+/**
+ * Sums of the dev server's `persistence_requests` and `service_requests` counters by operation (labels
+ * other than the operation summed over). With `since`, the change from it.
+ */
+async function serverCounters(url: string | undefined, since?: Map<string, number>): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  if (!url) return out;
+  const text = await (await fetch(url)).text();
+  for (const line of text.split('\n')) {
+    const m = /^(persistence_requests|service_requests)\{([^}]*)\} ([0-9.e+]+)$/.exec(line);
+    if (!m) continue;
+    const op = /operation="([^"]*)"/.exec(m[2]!)?.[1] ?? '?';
+    const key = `${m[1] === 'persistence_requests' ? 'persistence' : 'service'} ${op}`;
+    out.set(key, (out.get(key) ?? 0) + Number(m[3]));
+  }
+  if (since) for (const [k, v] of out) out.set(k, v - (since.get(k) ?? 0));
+  return out;
+}
+
+function perVoucherTop(counts: Map<string, number>, n: number): Record<string, number> {
+  const rows = [...counts].map(([k, v]) => [k, round(v / n, 3)] as const).filter(([, v]) => v > 0);
+  const top = (prefix: string) => rows.filter(([k]) => k.startsWith(prefix)).sort((a, b) => b[1] - a[1]).slice(0, 12);
+  return Object.fromEntries([...top('persistence'), ...top('service')]);
 }
 
 /** CPU seconds by group as ms per voucher (`n` vouchers). */
@@ -215,6 +242,7 @@ export async function measureBulkIssuance(c: BulkContext, z: BulkSizes) {
     const listLag = loopLag();
     const listCpu = process.cpuUsage();
     const listProc = procCpu();
+    const listServer = await serverCounters(c.temporalMetricsUrl);
     const t0 = performance.now();
     const res = await httpRequest(agent, api.port, { method: 'POST', path: '/v1/trainee-lists', headers: { authorization: `Bearer ${key}` }, body });
     const uploadMs = performance.now() - t0;
@@ -224,6 +252,7 @@ export async function measureBulkIssuance(c: BulkContext, z: BulkSizes) {
     const lagDuringList = listLag.stop();
     const cpuDuringList = process.cpuUsage(listCpu);
     const procDuringList = listProc.stop();
+    const serverDuringList = await serverCounters(c.temporalMetricsUrl, listServer);
     const workerQueries = queries.stop();
     const chunks = await chunkProfile(c.client, issuanceWorkflowId(listId), realMs);
     const apiQueries = api.queries();
@@ -253,12 +282,14 @@ export async function measureBulkIssuance(c: BulkContext, z: BulkSizes) {
     const vsLag = loopLag();
     const vsCpu = process.cpuUsage();
     const vsProc = procCpu();
+    const vsServer = await serverCounters(c.temporalMetricsUrl);
     const vs = await closedLoop(vsN, z.concurrency, async (k) => {
       await startVoucherWorkflow(c.client, c.taskQueue, inputs[k]!);
     });
     const lagDuringVoucherStarts = vsLag.stop();
     const cpuDuringVoucherStarts = process.cpuUsage(vsCpu);
     const procDuringVoucherStarts = vsProc.stop();
+    const serverDuringVoucherStarts = await serverCounters(c.temporalMetricsUrl, vsServer);
     if (vs.errors.length) throw new Error(`bulk decomposition: ${vs.errors.length} starts failed: ${vs.errors[0]}`);
     // The same starts through a client on the worker's native connection — what the activity's
     // Context.current().client is — instead of the bench's own client connection.
@@ -317,6 +348,11 @@ export async function measureBulkIssuance(c: BulkContext, z: BulkSizes) {
       // Every process's CPU (/proc, bench/proc-cpu.ts) in ms per voucher, by group, in the same two phases.
       cpuPerVoucherMs: { list: msPerVoucher(procDuringList, z.rows), voucherStartsAlone: msPerVoucher(procDuringVoucherStarts, vsN) },
       cpuCores: { list: cores(procDuringList, realMs), voucherStartsAlone: cores(procDuringVoucherStarts, vs.ms) },
+      // The dev server's persistence and service requests per voucher started, by operation, in the same two
+      // phases (from its Prometheus counters; the 12 largest of each).
+      serverRequestsPerVoucher: c.temporalMetricsUrl
+        ? { list: perVoucherTop(serverDuringList, z.rows), voucherStartsAlone: perVoucherTop(serverDuringVoucherStarts, vsN) }
+        : null,
       voucherStartsAlone: {
         perSecond: round((vsN * 1000) / vs.ms, 1),
         overWorkerNativeConnectionPerSecond: round((vsN * 1000) / vsNative.ms, 1),

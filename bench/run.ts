@@ -154,12 +154,19 @@ async function main(): Promise<void> {
   const converter = dataConverter(codecKeys);
   const temporalDb = STORE === 'memory' ? undefined : path.join(tmp, 'temporal.sqlite');
   log(`starting the Temporal dev server (SQLite ${temporalDb ? `at ${temporalDb}` : 'in memory'}; pragmas: ${PRAGMAS.join(', ') || 'none'}; dynamic config: ${DYNAMIC_CONFIG.join(', ') || 'none'})`);
+  // The dev server's Prometheus endpoint on a known port: figure 6 reads its counters per phase.
+  const temporalMetricsPort = await freePort();
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
       executable: executableFor(bins.cli),
       searchAttributes: ALL_SEARCH_ATTRIBUTE_KEYS,
       ...(temporalDb ? { dbFilename: temporalDb } : {}),
-      extraArgs: [...PRAGMAS.flatMap((p) => ['--sqlite-pragma', p]), ...DYNAMIC_CONFIG.flatMap((d) => ['--dynamic-config-value', d])],
+      extraArgs: [
+        ...PRAGMAS.flatMap((p) => ['--sqlite-pragma', p]),
+        ...DYNAMIC_CONFIG.flatMap((d) => ['--dynamic-config-value', d]),
+        '--metrics-port',
+        String(temporalMetricsPort),
+      ],
     },
     client: { dataConverter: converter },
   });
@@ -483,6 +490,7 @@ async function main(): Promise<void> {
             pii,
             taskQueue: bulkTq,
             baselineTaskQueue: tq('bulk-baseline'),
+            temporalMetricsUrl: `http://127.0.0.1:${temporalMetricsPort}/metrics`,
             workerOptions: WORKER_OPTIONS,
             tmp,
             occupationCode: fixtures.occupationCode,

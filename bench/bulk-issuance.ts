@@ -12,12 +12,11 @@
  * Also counted: PostgreSQL queries issued by the worker and the API per issued voucher (knex `query`
  * events), the upload's own response time, and how long until every voucher is projected.
  */
-import path from 'node:path';
-import { writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { procCpu } from './proc-cpu';
 import { Client } from '@temporalio/client';
-import { bundleWorkflowCode, Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import type { NativeConnection, WorkerOptions } from '@temporalio/worker';
+import { createTrivialWorker } from './trivial-worker';
 import type { DataConverter } from '@temporalio/common';
 import { startVoucherWorkflow } from '../activities/issuance-activities';
 import { createPrincipal } from '../api/auth';
@@ -28,7 +27,7 @@ import type { Db } from '../db/connection';
 import type { CodecKeys } from '../lib/codec';
 import type { Pii } from '../lib/pii';
 import { issuanceWorkflowId, LIST_PARALLEL_CHUNKS, type IssuanceProgress } from '../workflows/issuance/contract';
-import { round } from './lib';
+import { eventMs, round } from './lib';
 import { closedLoop, httpRequest, keepAliveAgent } from './load';
 import { startApiOnLoopback } from './api-overhead';
 
@@ -104,15 +103,22 @@ function cores(seconds: Record<string, number>, wallMs: number): Record<string, 
   return Object.fromEntries(Object.entries(seconds).map(([k, v]) => [k, round((v * 1000) / wallMs, 2)]));
 }
 
-/** The event-loop delay of this process from now until `stop()` (ms: mean, p50, p99, max). */
-function loopLag(): { stop: () => { mean: number; p50: number; p99: number; max: number } } {
+/**
+ * What a phase cost, read from now until `stop()`: this process's event-loop delay (ms: mean, p50, p99,
+ * max), every process's CPU by group (/proc, bench/proc-cpu.ts) and the dev server's request counters
+ * (when its metrics URL is known).
+ */
+async function phaseProbe(metricsUrl: string | undefined) {
   const h = monitorEventLoopDelay({ resolution: 10 });
   h.enable();
+  const cpu = procCpu();
+  const server = await serverCounters(metricsUrl);
   return {
-    stop: () => {
+    stop: async () => {
       h.disable();
       const ms = (ns: number) => round(ns / 1e6, 1);
-      return { mean: ms(h.mean), p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), max: ms(h.max) };
+      const lag = { mean: ms(h.mean), p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), max: ms(h.max) };
+      return { lag, cpu: cpu.stop(), server: await serverCounters(metricsUrl, server) };
     },
   };
 }
@@ -152,13 +158,12 @@ export async function backlogDrained(client: Client, taskQueue: string): Promise
  */
 async function chunkProfile(client: Client, workflowId: string, wallMs: number) {
   const h = await client.workflow.getHandle(workflowId).fetchHistory();
-  const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => (t ? Number(t.seconds ?? 0) * 1000 + (t.nanos ?? 0) / 1e6 : NaN);
   const scheduled = new Map<number, { type: string; at: number }>();
   const started = new Map<number, number>();
   const runs: number[] = [];
   const waits: number[] = [];
   for (const e of h.events ?? []) {
-    const at = ms(e.eventTime as never);
+    const at = eventMs(e.eventTime as never);
     if (e.activityTaskScheduledEventAttributes) scheduled.set(Number(e.eventId), { type: e.activityTaskScheduledEventAttributes.activityType?.name ?? '', at });
     else if (e.activityTaskStartedEventAttributes) {
       const id = Number(e.activityTaskStartedEventAttributes.scheduledEventId);
@@ -203,20 +208,7 @@ export async function measureBulkIssuance(c: BulkContext, z: BulkSizes) {
   const key = (await createPrincipal(c.db, { role: 'institution', institutionId, label: 'bench-bulk' })).key;
 
   // ---- baseline worker: trivial workflow, same options ------------------------------------
-  const bundlePath = path.join(c.tmp, 'trivial-bundle.js');
-  const { code } = await bundleWorkflowCode({
-    workflowsPath: require.resolve('./trivial-workflow'),
-    logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never,
-  });
-  writeFileSync(bundlePath, code);
-  const baseWorker = await Worker.create({
-    connection: c.connection,
-    namespace: 'default',
-    taskQueue: c.baselineTaskQueue,
-    workflowBundle: { codePath: bundlePath },
-    dataConverter: c.dataConverter,
-    ...c.workerOptions,
-  });
+  const baseWorker = await createTrivialWorker(c, c.baselineTaskQueue);
   const baseRunning = baseWorker.run();
   let baseSeq = 0;
   async function baseline(n: number) {
@@ -239,20 +231,14 @@ export async function measureBulkIssuance(c: BulkContext, z: BulkSizes) {
     const body = JSON.stringify({ listId, district: DISTRICT, occupationCode: c.occupationCode, rows: trainees });
     c.log(`bulk: POST /v1/trainee-lists with ${z.rows} rows (${round(body.length / 1e6, 2)} MB JSON)`);
     const queries = countQueries([c.db]);
-    const listLag = loopLag();
-    const listCpu = process.cpuUsage();
-    const listProc = procCpu();
-    const listServer = await serverCounters(c.temporalMetricsUrl);
+    const listProbe = await phaseProbe(c.temporalMetricsUrl);
     const t0 = performance.now();
     const res = await httpRequest(agent, api.port, { method: 'POST', path: '/v1/trainee-lists', headers: { authorization: `Bearer ${key}` }, body });
     const uploadMs = performance.now() - t0;
     if (res.status !== 202) throw new Error(`bulk: upload answered ${res.status}: ${res.body.slice(0, 300)}`);
     const done = (await c.client.workflow.getHandle(issuanceWorkflowId(listId)).result()) as IssuanceProgress;
     const realMs = performance.now() - t0;
-    const lagDuringList = listLag.stop();
-    const cpuDuringList = process.cpuUsage(listCpu);
-    const procDuringList = listProc.stop();
-    const serverDuringList = await serverCounters(c.temporalMetricsUrl, listServer);
+    const duringList = await listProbe.stop();
     const workerQueries = queries.stop();
     const chunks = await chunkProfile(c.client, issuanceWorkflowId(listId), realMs);
     const apiQueries = api.queries();
@@ -279,17 +265,11 @@ export async function measureBulkIssuance(c: BulkContext, z: BulkSizes) {
         buildVoucherInput(c.db, { type: 'directed', issuerDistrict: DISTRICT, personRef: rows[k]!.person_ref, occupationCode: c.occupationCode, obtainedAt: now, awaitsClaim: true, voucherNo, policy }),
       ),
     );
-    const vsLag = loopLag();
-    const vsCpu = process.cpuUsage();
-    const vsProc = procCpu();
-    const vsServer = await serverCounters(c.temporalMetricsUrl);
+    const vsProbe = await phaseProbe(c.temporalMetricsUrl);
     const vs = await closedLoop(vsN, z.concurrency, async (k) => {
       await startVoucherWorkflow(c.client, c.taskQueue, inputs[k]!);
     });
-    const lagDuringVoucherStarts = vsLag.stop();
-    const cpuDuringVoucherStarts = process.cpuUsage(vsCpu);
-    const procDuringVoucherStarts = vsProc.stop();
-    const serverDuringVoucherStarts = await serverCounters(c.temporalMetricsUrl, vsServer);
+    const duringVoucherStarts = await vsProbe.stop();
     if (vs.errors.length) throw new Error(`bulk decomposition: ${vs.errors.length} starts failed: ${vs.errors[0]}`);
     // The same starts through a client on the worker's native connection — what the activity's
     // Context.current().client is — instead of the bench's own client connection.
@@ -338,20 +318,15 @@ export async function measureBulkIssuance(c: BulkContext, z: BulkSizes) {
       },
       // The bench process's event-loop delay (it runs the worker: its activities, codec and core bridge) while
       // the list ran and while the bare voucher starts ran.
-      eventLoopDelayMs: { list: lagDuringList, voucherStartsAlone: lagDuringVoucherStarts },
-      // CPU of the bench process (the worker and its activities, the bench's client) per voucher started,
-      // and in cores, while the list ran and while the bare voucher starts ran.
-      benchProcessCpu: {
-        list: { msPerVoucher: round((cpuDuringList.user + cpuDuringList.system) / 1000 / z.rows, 2), cores: round((cpuDuringList.user + cpuDuringList.system) / 1000 / realMs, 2) },
-        voucherStartsAlone: { msPerVoucher: round((cpuDuringVoucherStarts.user + cpuDuringVoucherStarts.system) / 1000 / vsN, 2), cores: round((cpuDuringVoucherStarts.user + cpuDuringVoucherStarts.system) / 1000 / vs.ms, 2) },
-      },
-      // Every process's CPU (/proc, bench/proc-cpu.ts) in ms per voucher, by group, in the same two phases.
-      cpuPerVoucherMs: { list: msPerVoucher(procDuringList, z.rows), voucherStartsAlone: msPerVoucher(procDuringVoucherStarts, vsN) },
-      cpuCores: { list: cores(procDuringList, realMs), voucherStartsAlone: cores(procDuringVoucherStarts, vs.ms) },
+      eventLoopDelayMs: { list: duringList.lag, voucherStartsAlone: duringVoucherStarts.lag },
+      // Every process's CPU (/proc, bench/proc-cpu.ts; `bench` is this process: the worker, its activities,
+      // the bench's client) in ms per voucher started and in cores, by group, in the same two phases.
+      cpuPerVoucherMs: { list: msPerVoucher(duringList.cpu, z.rows), voucherStartsAlone: msPerVoucher(duringVoucherStarts.cpu, vsN) },
+      cpuCores: { list: cores(duringList.cpu, realMs), voucherStartsAlone: cores(duringVoucherStarts.cpu, vs.ms) },
       // The dev server's persistence and service requests per voucher started, by operation, in the same two
       // phases (from its Prometheus counters; the 12 largest of each).
       serverRequestsPerVoucher: c.temporalMetricsUrl
-        ? { list: perVoucherTop(serverDuringList, z.rows), voucherStartsAlone: perVoucherTop(serverDuringVoucherStarts, vsN) }
+        ? { list: perVoucherTop(duringList.server, z.rows), voucherStartsAlone: perVoucherTop(duringVoucherStarts.server, vsN) }
         : null,
       voucherStartsAlone: {
         perSecond: round((vsN * 1000) / vs.ms, 1),

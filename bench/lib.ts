@@ -106,3 +106,8 @@ export function copyOut(client: Client, sql: string, sink: (chunk: Buffer) => vo
 export function eventTypeName(t: number | null | undefined): string {
   return (temporal.api.enums.v1.EventType[t ?? 0] ?? String(t)).replace(/^EVENT_TYPE_/, '').toLowerCase();
 }
+
+/** A history event's time in epoch ms (NaN without one). */
+export function eventMs(t: { seconds?: unknown; nanos?: number | null } | null | undefined): number {
+  return t ? Number(t.seconds ?? 0) * 1000 + (t.nanos ?? 0) / 1e6 : NaN;
+}

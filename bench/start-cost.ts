@@ -14,11 +14,10 @@
  *   voucher via worker connection   the same through a client on the worker's own NativeConnection, as
  *                           the bulk-issuance activities start vouchers (`Context.current().client`)
  */
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { Client, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
-import { bundleWorkflowCode, Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import type { NativeConnection, WorkerOptions } from '@temporalio/worker';
+import { createTrivialWorker } from './trivial-worker';
 import { startVoucherWorkflow } from '../activities/issuance-activities';
 import { buildVoucherInput, nextVoucherNos, policyInForceFromDb } from '../api/voucher-input';
 import type { Db } from '../db/connection';
@@ -26,7 +25,7 @@ import { localYear } from '../policy/calendar';
 import { VoucherStatus, voucherWorkflowId, type VoucherInput } from '../workflows/voucher/contract';
 import { IssuerDistrictKey, OccupationCodeKey, VoucherStatusKey, VoucherTypeKey } from '../workflows/voucher/search-attributes';
 import { backlogDrained } from './bulk-issuance';
-import { round } from './lib';
+import { eventMs, round } from './lib';
 import { closedLoop } from './load';
 
 export interface StartCostContext {
@@ -54,20 +53,7 @@ function variants(): Variant[] {
 }
 
 export async function measureStartCost(c: StartCostContext, z: { starts: number; concurrency: number; rounds: number }) {
-  const bundlePath = path.join(c.tmp, 'start-cost-trivial-bundle.js');
-  const { code } = await bundleWorkflowCode({
-    workflowsPath: require.resolve('./trivial-workflow'),
-    logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never,
-  });
-  writeFileSync(bundlePath, code);
-  const worker = await Worker.create({
-    connection: c.connection,
-    namespace: 'default',
-    taskQueue: c.baselineTaskQueue,
-    workflowBundle: { codePath: bundlePath },
-    dataConverter: c.dataConverter,
-    ...c.workerOptions,
-  });
+  const worker = await createTrivialWorker(c, c.baselineTaskQueue);
   return worker.runUntil(() => measure(c, z));
 }
 
@@ -125,7 +111,6 @@ async function measure(c: StartCostContext, z: { starts: number; concurrency: nu
   }
   /** From a sample of histories: the first workflow task's wait (scheduled → started) and run (started → completed). */
   async function firstTasks(sample: string[]) {
-    const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => (t ? Number(t.seconds ?? 0) * 1000 + (t.nanos ?? 0) / 1e6 : NaN);
     const waits: number[] = [];
     const runs: number[] = [];
     for (const id of sample) {
@@ -135,8 +120,8 @@ async function measure(c: StartCostContext, z: { starts: number; concurrency: nu
       const st = ev.find((e) => e.workflowTaskStartedEventAttributes);
       const done = ev.find((e) => e.workflowTaskCompletedEventAttributes);
       if (!sch || !st || !done) continue;
-      waits.push(ms(st.eventTime as never) - ms(sch.eventTime as never));
-      runs.push(ms(done.eventTime as never) - ms(st.eventTime as never));
+      waits.push(eventMs(st.eventTime as never) - eventMs(sch.eventTime as never));
+      runs.push(eventMs(done.eventTime as never) - eventMs(st.eventTime as never));
     }
     const mean = (xs: number[]) => round(xs.reduce((a, x) => a + x, 0) / Math.max(1, xs.length), 1);
     return { sampled: runs.length, meanWaitMs: mean(waits), meanRunMs: mean(runs) };

@@ -12,8 +12,7 @@
  * Also counted: PostgreSQL queries issued by the worker and the API per issued voucher (knex `query`
  * events), the upload's own response time, and how long until every voucher is projected.
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { procCpu } from './proc-cpu';
+import { cores, msPerVoucher, perVoucherTop, phaseProbe } from './phase-probe';
 import { Client } from '@temporalio/client';
 import type { NativeConnection, WorkerOptions } from '@temporalio/worker';
 import { createTrivialWorker } from './trivial-worker';
@@ -66,61 +65,6 @@ function residentId(tag: string, serial: number): string {
   let sum = 0;
   for (let i = 0; i < 17; i++) sum += Number(body[i]) * weights[i]!;
   return body + '10X98765432'[sum % 11];
-}
-
-/**
- * Sums of the dev server's `persistence_requests` and `service_requests` counters by operation (labels
- * other than the operation summed over). With `since`, the change from it.
- */
-async function serverCounters(url: string | undefined, since?: Map<string, number>): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  if (!url) return out;
-  const text = await (await fetch(url)).text();
-  for (const line of text.split('\n')) {
-    const m = /^(persistence_requests|service_requests)\{([^}]*)\} ([0-9.e+]+)$/.exec(line);
-    if (!m) continue;
-    const op = /operation="([^"]*)"/.exec(m[2]!)?.[1] ?? '?';
-    const key = `${m[1] === 'persistence_requests' ? 'persistence' : 'service'} ${op}`;
-    out.set(key, (out.get(key) ?? 0) + Number(m[3]));
-  }
-  if (since) for (const [k, v] of out) out.set(k, v - (since.get(k) ?? 0));
-  return out;
-}
-
-function perVoucherTop(counts: Map<string, number>, n: number): Record<string, number> {
-  const rows = [...counts].map(([k, v]) => [k, round(v / n, 3)] as const).filter(([, v]) => v > 0);
-  const top = (prefix: string) => rows.filter(([k]) => k.startsWith(prefix)).sort((a, b) => b[1] - a[1]).slice(0, 12);
-  return Object.fromEntries([...top('persistence'), ...top('service')]);
-}
-
-/** CPU seconds by group as ms per voucher (`n` vouchers). */
-function msPerVoucher(seconds: Record<string, number>, n: number): Record<string, number> {
-  return Object.fromEntries(Object.entries(seconds).map(([k, v]) => [k, round((v * 1000) / n, 2)]));
-}
-
-/** CPU seconds by group as cores (÷ the phase's wall time in ms). */
-function cores(seconds: Record<string, number>, wallMs: number): Record<string, number> {
-  return Object.fromEntries(Object.entries(seconds).map(([k, v]) => [k, round((v * 1000) / wallMs, 2)]));
-}
-
-/**
- * What a phase cost, read from now until `stop()`: this process's event-loop delay (ms: mean, p50, p99,
- * max), every process's CPU by group (/proc, bench/proc-cpu.ts) and the dev server's request counters
- * (when its metrics URL is known).
- */
-async function phaseProbe(metricsUrl: string | undefined) {
-  const h = monitorEventLoopDelay({ resolution: 10 });
-  h.enable();
-  const cpu = procCpu();
-  const server = await serverCounters(metricsUrl);
-  return {
-    stop: async () => {
-      h.disable();
-      const ms = (ns: number) => round(ns / 1e6, 1);
-      const lag = { mean: ms(h.mean), p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), max: ms(h.max) };
-      return { lag, cpu: cpu.stop(), server: await serverCounters(metricsUrl, server) };
-    },
-  };
 }
 
 /** Counts the queries a knex instance sends while `fn` runs. */

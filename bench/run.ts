@@ -44,6 +44,8 @@ import type { skeletonVoucherWorkflow } from './skeleton-workflow';
 import { envInt, fullGc, percentile, pool, round, summary, timed } from './lib';
 import { measureApiOverhead, type InTrainingVoucher } from './api-overhead';
 import { measureBulkIssuance } from './bulk-issuance';
+import { addPhase, msPerVoucher, newPhaseTotals, perVoucherTop, phaseProbe } from './phase-probe';
+import { temporal } from '@temporalio/proto';
 import { measureStartCost } from './start-cost';
 import { measureSettlement as measureSettlementBatch } from './settlement';
 import { carryOverFigures } from './carry-over';
@@ -156,6 +158,7 @@ async function main(): Promise<void> {
   log(`starting the Temporal dev server (SQLite ${temporalDb ? `at ${temporalDb}` : 'in memory'}; pragmas: ${PRAGMAS.join(', ') || 'none'}; dynamic config: ${DYNAMIC_CONFIG.join(', ') || 'none'})`);
   // The dev server's Prometheus endpoint on a known port: figure 6 reads its counters per phase.
   const temporalMetricsPort = await freePort();
+  const temporalMetricsUrl = `http://127.0.0.1:${temporalMetricsPort}/metrics`;
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
       executable: executableFor(bins.cli),
@@ -264,13 +267,23 @@ async function main(): Promise<void> {
     return h.workflowId;
   }
 
-  async function historyEvents(ids: string[]): Promise<{ mean: number; perVoucher: number[] }> {
+  async function historyEvents(ids: string[]): Promise<{ mean: number; perVoucher: number[]; byType: Record<string, number> }> {
     const perVoucher: number[] = [];
+    const byType = new Map<string, number>();
     for (const id of ids) {
       const h = await client.workflow.getHandle(id).fetchHistory();
       perVoucher.push(h.events?.length ?? 0);
+      for (const e of h.events ?? []) {
+        const t = temporal.api.enums.v1.EventType[e.eventType ?? 0] ?? String(e.eventType);
+        byType.set(t, (byType.get(t) ?? 0) + 1);
+      }
     }
-    return { mean: round(perVoucher.reduce((a, x) => a + x, 0) / Math.max(1, perVoucher.length), 1), perVoucher };
+    const n = Math.max(1, perVoucher.length);
+    return {
+      mean: round(perVoucher.reduce((a, x) => a + x, 0) / n, 1),
+      perVoucher,
+      byType: Object.fromEntries([...byType].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k.replace(/^EVENT_TYPE_/, ''), round(v / n, 1)])),
+    };
   }
 
   /** Runs `n` real lifecycles at the bench's concurrency; returns the figures of the run. */
@@ -315,13 +328,20 @@ async function main(): Promise<void> {
       const skelIds: string[] = [];
       const per = Math.ceil(SIZES.lifecycles / SIZES.rounds);
       const roundRatios: { real: number; skeleton: number; ratio: number }[] = [];
+      // Where each side's CPU and server requests go (every process's CPU from /proc, the dev server's
+      // counters by operation), summed over the rounds: what the real lifecycle pays that the skeleton does not.
+      const spent = { real: newPhaseTotals(), skeleton: newPhaseTotals() };
       for (let r = 0; r < SIZES.rounds; r++) {
         log(`efficiency round ${r + 1}/${SIZES.rounds}: ${per} real lifecycles at concurrency ${SIZES.concurrency}`);
+        let probe = await phaseProbe(temporalMetricsUrl);
         const a = await runReal(realTq, per, SIZES.checkIns, realLat);
+        addPhase(spent.real, await probe.stop());
         realMs += a.ms;
         realIds.push(...a.ids);
         log(`  real: ${perSec(a.n, a.ms)}/s; skeleton next`);
+        probe = await phaseProbe(temporalMetricsUrl);
         const b = await runSkeleton(skelTq, per, SIZES.checkIns, template, skelLat);
+        addPhase(spent.skeleton, await probe.stop());
         skelMs += b.ms;
         skelIds.push(...b.ids);
         log(`  skeleton: ${perSec(b.n, b.ms)}/s`);
@@ -346,6 +366,9 @@ async function main(): Promise<void> {
         // the spread of the per-round ratios shows how much such load moved the figure.
         roundRatios,
         medianRoundRatio: round(percentile(roundRatios.map((r) => r.ratio), 50), 3),
+        cpuPerLifecycleMs: { real: msPerVoucher(spent.real.cpu, n), skeleton: msPerVoucher(spent.skeleton.cpu, n) },
+        serverRequestsPerLifecycle: { real: perVoucherTop(spent.real.server, n), skeleton: perVoucherTop(spent.skeleton.server, n) },
+        historyEventsByType: { real: realEvents.byType, skeleton: skelEvents.byType },
       };
       const act = summary(realLat.activate);
       const enr = summary(realLat.enrol);
@@ -490,7 +513,7 @@ async function main(): Promise<void> {
             pii,
             taskQueue: bulkTq,
             baselineTaskQueue: tq('bulk-baseline'),
-            temporalMetricsUrl: `http://127.0.0.1:${temporalMetricsPort}/metrics`,
+            temporalMetricsUrl,
             workerOptions: WORKER_OPTIONS,
             tmp,
             occupationCode: fixtures.occupationCode,
@@ -747,9 +770,15 @@ function writeDocTable(meta: { machine: ReturnType<typeof machineInfo>; sizes: t
   lines.push('');
   lines.push('| # | figure | ratio | absolute numbers | goal |');
   lines.push('| --- | --- | --- | --- | --- |');
+  /** "Temporal server 5.1 / 3.9, worker process …, total …" from two CPU-by-group readings. */
+  const cpuPair = (c: { real: Record<string, number>; skeleton: Record<string, number> }) => {
+    const names: Record<string, string> = { temporal: 'Temporal server', bench: 'worker process', postgres: 'PostgreSQL' };
+    const total = (m: Record<string, number>) => round(Object.values(m).reduce((a, x) => a + x, 0), 1);
+    return [...Object.entries(names).map(([k, label]) => `${label} ${c.real[k] ?? 0} / ${c.skeleton[k] ?? 0}`), `all processes ${total(c.real)} / ${total(c.skeleton)}`].join(', ');
+  };
   if (f.efficiency) {
     const e = f.efficiency;
-    lines.push(`| 1 | lifecycles/s real ÷ skeleton (${e.checkIns} check-ins, concurrency ${e.concurrency}) | **${e.ratio}** (per-round ${e.roundRatios.map((r: { ratio: number }) => r.ratio).join(', ')}; median ${e.medianRoundRatio}) | real ${e.real.perSecond}/s (${e.real.lifecycles} in ${e.real.seconds} s, ${e.real.messagesPerSecond} msg/s, lifecycle p50 ${e.real.lifecycleMs.p50} ms, ${e.real.historyEvents} events); skeleton ${e.skeleton.perSecond}/s (${e.skeleton.lifecycles} in ${e.skeleton.seconds} s, p50 ${e.skeleton.lifecycleMs.p50} ms, ${e.skeleton.historyEvents} events) | ≥ 0.9 |`);
+    lines.push(`| 1 | lifecycles/s real ÷ skeleton (${e.checkIns} check-ins, concurrency ${e.concurrency}) | **${e.ratio}** (per-round ${e.roundRatios.map((r: { ratio: number }) => r.ratio).join(', ')}; median ${e.medianRoundRatio}) | real ${e.real.perSecond}/s (${e.real.lifecycles} in ${e.real.seconds} s, ${e.real.messagesPerSecond} msg/s, lifecycle p50 ${e.real.lifecycleMs.p50} ms, ${e.real.historyEvents} events); skeleton ${e.skeleton.perSecond}/s (${e.skeleton.lifecycles} in ${e.skeleton.seconds} s, p50 ${e.skeleton.lifecycleMs.p50} ms, ${e.skeleton.historyEvents} events)${e.cpuPerLifecycleMs ? `; CPU ms per lifecycle, real / skeleton: ${cpuPair(e.cpuPerLifecycleMs)}` : ''} | ≥ 0.9 |`);
   }
   if (f.checkInScaling) {
     const s = f.checkInScaling;

@@ -21,9 +21,9 @@ export async function serverCounters(url: string | undefined, since?: Map<string
   for (const line of text.split('\n')) {
     const m = /^(persistence_requests|visibility_persistence_requests|service_requests|persistence_latency_sum)\{([^}]*)\} ([0-9.e+]+)$/.exec(line);
     if (!m) continue;
-    const op = /operation="([^"]*)"/.exec(m[2]!)?.[1] ?? '?';
-    const key = m[1] === 'persistence_latency_sum' ? 'persistence ms (all operations)' : `${PREFIX[m[1]!]} ${op}`;
-    out.set(key, (out.get(key) ?? 0) + Number(m[3]) * (m[1] === 'persistence_latency_sum' ? 1000 : 1));
+    const latency = m[1] === 'persistence_latency_sum'; // seconds, summed over every operation
+    const key = latency ? 'persistence ms (all operations)' : `${PREFIX[m[1]!]} ${/operation="([^"]*)"/.exec(m[2]!)?.[1] ?? '?'}`;
+    out.set(key, (out.get(key) ?? 0) + Number(m[3]) * (latency ? 1000 : 1));
   }
   if (since) for (const [k, v] of out) out.set(k, v - (since.get(k) ?? 0));
   return out;
@@ -65,15 +65,19 @@ export async function phaseProbe(metricsUrl: string | undefined) {
   };
 }
 
-
 export type PhaseReading = Awaited<ReturnType<Awaited<ReturnType<typeof phaseProbe>>['stop']>>;
 
 /** CPU seconds by group and server requests by operation, summed over several phases of one side. */
-export function newPhaseTotals(): { cpu: Record<string, number>; server: Map<string, number> } {
+export interface PhaseTotals {
+  cpu: Record<string, number>;
+  server: Map<string, number>;
+}
+
+export function newPhaseTotals(): PhaseTotals {
   return { cpu: {}, server: new Map() };
 }
 
-export function addPhase(into: ReturnType<typeof newPhaseTotals>, r: PhaseReading): void {
+export function addPhase(into: PhaseTotals, r: PhaseReading): void {
   for (const [k, v] of Object.entries(r.cpu)) into.cpu[k] = round((into.cpu[k] ?? 0) + v, 2);
   for (const [k, v] of r.server) into.server.set(k, (into.server.get(k) ?? 0) + v);
 }

@@ -156,7 +156,7 @@ async function main(): Promise<void> {
   const converter = dataConverter(codecKeys);
   const temporalDb = STORE === 'memory' ? undefined : path.join(tmp, 'temporal.sqlite');
   log(`starting the Temporal dev server (SQLite ${temporalDb ? `at ${temporalDb}` : 'in memory'}; pragmas: ${PRAGMAS.join(', ') || 'none'}; dynamic config: ${DYNAMIC_CONFIG.join(', ') || 'none'})`);
-  // The dev server's Prometheus endpoint on a known port: figure 6 reads its counters per phase.
+  // The dev server's Prometheus endpoint on a known port: figures 1 and 6 read its counters per phase.
   const temporalMetricsPort = await freePort();
   const temporalMetricsUrl = `http://127.0.0.1:${temporalMetricsPort}/metrics`;
   const env = await TestWorkflowEnvironment.createLocal({
@@ -770,7 +770,7 @@ function writeDocTable(meta: { machine: ReturnType<typeof machineInfo>; sizes: t
   lines.push('');
   lines.push('| # | figure | ratio | absolute numbers | goal |');
   lines.push('| --- | --- | --- | --- | --- |');
-  /** "Temporal server 5.1 / 3.9, worker process …, total …" from two CPU-by-group readings. */
+  /** "Temporal server 83 / 69, worker process …, all processes …" (real / skeleton) from two CPU-by-group readings. */
   const cpuPair = (c: { real: Record<string, number>; skeleton: Record<string, number> }) => {
     const names: Record<string, string> = { temporal: 'Temporal server', bench: 'worker process', postgres: 'PostgreSQL' };
     const total = (m: Record<string, number>) => round(Object.values(m).reduce((a, x) => a + x, 0), 1);

@@ -23,6 +23,7 @@ import { createApp, type ApiDeps } from '../api/app';
 import { createPrincipal } from '../api/auth';
 import { API_DB_OPTIONS, createDb, type Db } from '../db/connection';
 import type { CodecKeys } from '../lib/codec';
+import { API_NODE_OPTIONS } from '../lib/node-options';
 import { REDACT_PATHS } from '../lib/logger';
 import type { Pii } from '../lib/pii';
 import { connectClient } from '../lib/temporal-connection';
@@ -33,6 +34,7 @@ import { runHttpRound, type HttpRound, type HttpRoundResult } from './http-load-
 import { runSignalRound, type SignalProcessConfig, type SignalRound } from './signal-process';
 import { eventTypeName, round, summary } from './lib';
 import { closedLoop, keepAliveAgent } from './load';
+import { addPhase, msPerVoucher, newPhaseTotals, perVoucherTop, phaseProbe, type PhaseTotals } from './phase-probe';
 
 type LoopResult = Awaited<ReturnType<typeof closedLoop>>;
 
@@ -55,6 +57,8 @@ export interface ApiOverheadContext {
   log: (m: string) => void;
   /** Keys for the API's own process (the same as the bench's Pii and codec). */
   apiProcess: Pick<ApiProcessConfig, 'codecKeys' | 'personRefKey' | 'piiKey'>;
+  /** The dev server's Prometheus endpoint: each side's server requests per check-in. */
+  temporalMetricsUrl?: string;
   /** `n` real vouchers in training in classes with `sessions` sessions each, none checked in yet. */
   prepare: (n: number, sessions: number) => Promise<InTrainingVoucher[]>;
 }
@@ -116,7 +120,8 @@ export async function startApiProcess(c: Pick<ApiOverheadContext, 'databaseUrl' 
   const config: ApiProcessConfig = { databaseUrl: c.databaseUrl, temporalAddress: c.temporalAddress, taskQueue: c.taskQueue, ...c.apiProcess };
   const child = fork(require.resolve('./api-process'), [], {
     // BENCH_API_CPU_PROFILE=<dir>: a V8 CPU profile of the API process (what to tune next).
-    execArgv: ['--import', 'tsx', ...(process.env.BENCH_API_CPU_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_API_CPU_PROFILE}`] : [])],
+    // The Node options of a deployed API process (lib/node-options.ts, docker-compose.yml).
+    execArgv: ['--import', 'tsx', ...API_NODE_OPTIONS.split(' '), ...(process.env.BENCH_API_CPU_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_API_CPU_PROFILE}`] : [])],
     env: { ...process.env, BENCH_API_CONFIG: JSON.stringify(config) },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
@@ -193,6 +198,10 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
   // The API side's load generator (bench/http-load-process.ts).
   const load = forkRounds<HttpRound, HttpRoundResult>('./http-load-process');
   const signaller = await startSignalProcess(c);
+  const named = new Map<number, string>();
+  if (api.pid) named.set(api.pid, 'api process');
+  if (load.child.pid) named.set(load.child.pid, 'http load generator');
+  if (signaller.child.pid) named.set(signaller.child.pid, 'signal load generator');
   const agent = keepAliveAgent(z.clients);
   const V = vouchers.length;
   let sessionCursor = 0; // index of the next unused session of every voucher
@@ -207,13 +216,26 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
 
   /** Wall-clock windows of every side's rounds (epoch ms), from the first request to the end of the drain: for CPU decompositions. */
   const windows: { side: string; from: number; loopEnd: number; to: number }[] = [];
-  async function timed<T>(side: string, bareSessions: number, loop: () => Promise<T>): Promise<T> {
+  /**
+   * What the two main sides' measured rounds cost the machine, from the first request to the end of the
+   * drain (the worker's catching up is the side's own): every process's CPU (the API process and both
+   * load generators as groups of their own) and the dev server's requests by operation.
+   */
+  const spent: Record<'api' | 'signal', PhaseTotals & { checkIns: number }> = { api: { ...newPhaseTotals(), checkIns: 0 }, signal: { ...newPhaseTotals(), checkIns: 0 } };
+  let measuring = false;
+  async function timed<T>(side: string, bareSessions: number, loop: () => Promise<T>, checkIns = 0): Promise<T> {
+    const probe = measuring && (side === 'api' || side === 'signal') ? await phaseProbe(c.temporalMetricsUrl, named) : undefined;
     const from = Date.now();
     const r = await loop();
     const loopEnd = Date.now();
     bareCheckedIn += bareSessions;
     await drained();
     windows.push({ side, from, loopEnd, to: Date.now() });
+    if (probe) {
+      const into = spent[side as 'api' | 'signal'];
+      addPhase(into, await probe.stop());
+      into.checkIns += checkIns;
+    }
     return r;
   }
 
@@ -237,7 +259,7 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
   /** The API side, from the load generator's process (bench/http-load-process.ts). */
   async function apiRound(sessions: number) {
     const requests = checkInRequests(sessions);
-    return timed('api', 0, async () => tally(await load.run({ port: api.port, clients: z.clients, requests })));
+    return timed('api', 0, async () => tally(await load.run({ port: api.port, clients: z.clients, requests })), requests.length);
   }
 
   /** Decomposition: the same API requests from closed loops in the bench's own process, which also runs the worker. */
@@ -260,7 +282,7 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
   /** The bare side: signal(checkIn) from a client in a process of its own (bench/signal-process.ts). */
   async function bareSignalRound(sessions: number) {
     const r = signalRound(sessions);
-    return timed('signal', sessions, () => signaller.run(r));
+    return timed('signal', sessions, () => signaller.run(r), r.targets.length);
   }
 
   /** Decomposition: the same bare signals from the bench's own client, which shares its process with the worker. */
@@ -352,6 +374,7 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
     let sigMs = 0;
     const errors: string[] = [];
     const rounds: { api: { p50: number; p99: number }; signal: { p50: number; p99: number } }[] = [];
+    measuring = true;
     for (let r = 0; r < z.rounds; r++) {
       // Alternate which side goes first, so a drift in machine load does not favour one.
       const firstSide = r % 2 === 0 ? 'api' : 'signal';
@@ -377,6 +400,11 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
     const all = (k: (typeof sides)[number]) => summary([...first[k], ...steady[k]]);
     const a = all('api');
     const s = all('signal');
+    const cpuPerCheckIn = (k: 'api' | 'signal') => {
+      const by = msPerVoucher(spent[k].cpu, spent[k].checkIns);
+      return { ...by, all: round(Object.values(by).reduce((x, y) => x + y, 0), 2) };
+    };
+    const cpu = { api: cpuPerCheckIn('api'), signal: cpuPerCheckIn('signal') };
     return {
       figure: 'API overhead: POST /v1/vouchers/{no}/check-ins through the API ÷ bare client signal(checkIn), same workflows, same concurrency',
       goal: 'p99 ratio ≤ 2',
@@ -396,6 +424,11 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
       signalInBenchProcessMs: all('signalInBench'),
       // What the route asks of PostgreSQL and Temporal (read-model pre-check, then signal) from a bare client, same concurrency.
       readModelSignalMs: all('readModelSignal'),
+      // CPU per check-in by process group over the measured rounds, from the first request to the end of
+      // the drain ('bench' is the worker): on a saturated machine the latency ratio follows this one.
+      cpuPerCheckInMs: cpu,
+      cpuRatio: round(cpu.api.all / cpu.signal.all, 2),
+      serverRequestsPerCheckIn: { api: perVoucherTop(spent.api.server, spent.api.checkIns), signal: perVoucherTop(spent.signal.server, spent.signal.checkIns) },
       apiPerSecond: round((a.n * 1000) / apiMs, 1),
       signalPerSecond: round((s.n * 1000) / sigMs, 1),
       rounds,

@@ -50,10 +50,10 @@ export function cores(seconds: Record<string, number>, wallMs: number): Record<s
  * max), every process's CPU by group (/proc, bench/proc-cpu.ts) and the dev server's request counters
  * (when its metrics URL is known).
  */
-export async function phaseProbe(metricsUrl: string | undefined) {
+export async function phaseProbe(metricsUrl: string | undefined, named?: ReadonlyMap<number, string>) {
   const h = monitorEventLoopDelay({ resolution: 10 });
   h.enable();
-  const cpu = procCpu();
+  const cpu = procCpu(named);
   const server = await serverCounters(metricsUrl);
   return {
     stop: async () => {

@@ -4,6 +4,7 @@
  */
 import { Context, log as activityLog } from '@temporalio/activity';
 import type { Db } from '../db/connection';
+import { named } from '../db/named-statements';
 import type { Pii } from '../lib/pii';
 import { localDate, localYear } from '../policy/calendar';
 import type { ClassPlan, RefusalCode, SettlementResult, VoucherSnapshot, VoucherType } from '../workflows/voucher/contract';
@@ -99,11 +100,11 @@ export function createActivities({ db }: ActivityDeps) {
   return {
     /** Upserts the read model; an older revision never overwrites a newer one. */
     async projectVoucher(s: VoucherSnapshot): Promise<void> {
-      await db('vouchers')
-        .insert(readModelRow(db, s))
-        .onConflict('voucher_no')
-        .merge()
-        .where('vouchers.revision', '<', s.revision);
+      // The hottest write of a lifecycle (one per publication): prepared once per connection.
+      await named(
+        'project_voucher',
+        db('vouchers').insert(readModelRow(db, s)).onConflict('voucher_no').merge().where('vouchers.revision', '<', s.revision),
+      );
     },
 
     /**

@@ -39,6 +39,7 @@ import { settlementRoutes } from './routes/settlement';
 import { supervisionRoutes } from './routes/supervision';
 import { trainingRoutes } from './routes/training';
 import { runUpdate, updateIdFor } from './updates';
+import { named } from '../db/named-statements';
 
 const ActivateBody = z.object({ channel: z.enum(['zlb', 'zwfw', 'alipay', 'wechat', 'e-sscard']).optional() }).strict();
 const EnrolBody = z
@@ -272,30 +273,32 @@ export function createApp(deps: ApiDeps) {
       // is in training in this institution's class with this session not yet verified, and the report is
       // recorded (R3.10: one per voucher and session, held by the primary key). Anything else — unknown,
       // out of scope, another status, an unknown session, a duplicate — falls through to the exact checks below.
-      const fast = await db.raw<{ rows: { verified_minutes: number }[] }>(
-        `WITH v AS (
-           SELECT voucher_no, jsonb_path_query_first(snapshot, '$.sessions[*] \\? (@.sessionId == $sid)', jsonb_build_object('sid', ?::text)) AS session
-             FROM vouchers WHERE voucher_no = ? AND status = ? AND institution_id = ?)
-         INSERT INTO attendance_reports (voucher_no, session_id, institution_id, verified_minutes, principal_id, reported_at)
-         SELECT v.voucher_no, ?, ?, LEAST(COALESCE(?::int, (v.session->>'minutes')::int), (v.session->>'minutes')::int), ?, ?
-           FROM v WHERE v.session IS NOT NULL AND (v.session->>'verifiedMinutes')::int = 0
-         ON CONFLICT (voucher_no, session_id) DO NOTHING
-         RETURNING verified_minutes`,
-        [
-          body.sessionId,
-          no,
-          VoucherStatus.InTraining,
-          req.principal!.institutionId,
-          body.sessionId,
-          req.principal!.institutionId,
-          body.verifiedMinutes ?? null,
-          req.principal!.id,
-          new Date(now()),
-        ],
-      )
-        // A named statement: each pooled connection parses and plans it once, not on every check-in
-        // (PostgreSQL's CPU per check-in, docs/PERFORMANCE.md figure 3).
-        .options({ name: 'check_in_fast_path' });
+      // A named statement (db/named-statements.ts): each pooled connection parses and plans it once, not on
+      // every check-in (PostgreSQL's CPU per check-in, docs/PERFORMANCE.md figure 3).
+      const fast = await named(
+        'check_in_fast_path',
+        db.raw<{ rows: { verified_minutes: number }[] }>(
+          `WITH v AS (
+             SELECT voucher_no, jsonb_path_query_first(snapshot, '$.sessions[*] \\? (@.sessionId == $sid)', jsonb_build_object('sid', ?::text)) AS session
+               FROM vouchers WHERE voucher_no = ? AND status = ? AND institution_id = ?)
+           INSERT INTO attendance_reports (voucher_no, session_id, institution_id, verified_minutes, principal_id, reported_at)
+           SELECT v.voucher_no, ?, ?, LEAST(COALESCE(?::int, (v.session->>'minutes')::int), (v.session->>'minutes')::int), ?, ?
+             FROM v WHERE v.session IS NOT NULL AND (v.session->>'verifiedMinutes')::int = 0
+           ON CONFLICT (voucher_no, session_id) DO NOTHING
+           RETURNING verified_minutes`,
+          [
+            body.sessionId,
+            no,
+            VoucherStatus.InTraining,
+            req.principal!.institutionId,
+            body.sessionId,
+            req.principal!.institutionId,
+            body.verifiedMinutes ?? null,
+            req.principal!.id,
+            new Date(now()),
+          ],
+        ),
+      );
       if (fast.rows.length === 1) {
         await signal(fast.rows[0]!.verified_minutes);
         res.status(202).json({ voucherNo: no, sessionId: body.sessionId, counted: true, duplicate: false });

@@ -21,8 +21,8 @@ export function statementName(prefix: string, sql: string): string | undefined {
   return name;
 }
 
-/** The builder, named after its compiled text (see above). */
-export function named<T extends Knex.QueryBuilder>(prefix: string, q: T): T {
+/** The query (a builder or a raw statement), named after its compiled text (see above). */
+export function named<T extends Knex.QueryBuilder | Knex.Raw>(prefix: string, q: T): T {
   const name = statementName(prefix, q.toSQL().sql);
   return name ? (q.options({ name }) as T) : q;
 }

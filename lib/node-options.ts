@@ -1,6 +1,6 @@
 /**
  * Node options the API process runs with where it is deployed on its own (docker-compose.yml's `api`
- * service sets them as NODE_OPTIONS; the bench's API process, bench/api-process.ts, passes the same).
+ * service sets them as NODE_OPTIONS; bench/api-overhead.ts forks the bench's API process with the same).
  *
  * `--max-semi-space-size=64` (MB): a larger young generation, so the many short-lived objects of each
  * request (HTTP parsing, validation, the log line, the gRPC call) mostly die before a scavenge runs.

@@ -10,6 +10,7 @@ import { Pii } from '../lib/pii';
 import { connectClient } from '../lib/temporal-connection';
 import { createApp } from './app';
 import { PrincipalCache } from './principal-cache';
+import { drainAuditLogs } from './ops';
 
 export interface ApiOptions {
   databaseUrl: string;
@@ -61,6 +62,7 @@ export async function startApi(opts: ApiOptions) {
     server,
     async stop() {
       await new Promise<void>((r) => server.close(() => r()));
+      await drainAuditLogs(); // the answered requests' audit rows, before the pool goes
       await principalCache.stop();
       await client.connection.close();
       await db.destroy();

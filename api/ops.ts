@@ -65,28 +65,53 @@ export function createMetrics() {
   return { registry, middleware };
 }
 
-/** Records every state-changing request under /v1 once it has been answered. */
+/**
+ * Audit logs with rows buffered or being written, process-wide. `drainAuditLogs` writes them all and
+ * waits: the API calls it on shutdown after the server has stopped answering and before its pool is
+ * destroyed, so a row buffered in that moment is written rather than lost (or raced against the pool's
+ * destruction).
+ */
+const busyAuditLogs = new Set<() => Promise<void>>();
+
+export async function drainAuditLogs(): Promise<void> {
+  await Promise.all([...busyAuditLogs].map((drain) => drain()));
+}
+
 /**
  * Every state-changing request is recorded after its answer: who, what, the outcome and the problem
  * code. Rows are written in batches — at most every `flushMs` (25 ms) or `maxRows` (200) rows, one
  * INSERT each — rather than one INSERT per request (docs/PERFORMANCE.md figure 3). As before batching,
  * the row is written after the answer is sent, so a process that dies in that moment loses it; the
- * window is now up to 25 ms instead of one round trip.
+ * window is now up to 25 ms instead of one round trip. A process that stops in order writes them
+ * first (`drainAuditLogs`).
  */
 export function auditLog(db: Db, logger: Logger, o: { flushMs?: number; maxRows?: number } = {}) {
   const flushMs = o.flushMs ?? 25;
   const maxRows = o.maxRows ?? 200;
   let rows: Record<string, unknown>[] = [];
   let timer: NodeJS.Timeout | undefined;
+  const writing = new Set<Promise<void>>();
   const flush = () => {
     if (timer) clearTimeout(timer);
     timer = undefined;
     const batch = rows;
     rows = [];
     if (batch.length === 0) return;
-    db('audit_log')
+    const write: Promise<void> = db('audit_log')
       .insert(batch)
-      .catch((err: unknown) => logger.error({ err, rows: batch.length }, 'audit log write failed'));
+      .then(
+        () => undefined,
+        (err: unknown) => logger.error({ err, rows: batch.length }, 'audit log write failed'),
+      )
+      .finally(() => {
+        writing.delete(write);
+        if (rows.length === 0 && writing.size === 0) busyAuditLogs.delete(drain);
+      });
+    writing.add(write);
+  };
+  const drain = async () => {
+    flush();
+    await Promise.all([...writing]);
   };
   return (req: Request, res: Response, next: NextFunction) => {
     if (!['POST', 'PUT', 'PATCH', 'DELETE'].includes(req.method)) return next();
@@ -103,6 +128,7 @@ export function auditLog(db: Db, logger: Logger, o: { flushMs?: number; maxRows?
         request_id: String(res.getHeader('x-request-id') ?? ''),
         problem_code: (res.locals.problemCode as string | undefined) ?? null,
       });
+      busyAuditLogs.add(drain);
       if (rows.length >= maxRows) flush();
       else timer ??= setTimeout(flush, flushMs);
     });

@@ -5,6 +5,8 @@ import request from 'supertest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createApp } from '../api/app';
 import { listenApi } from '../api/main';
+import { auditLog, drainAuditLogs } from '../api/ops';
+import express from 'express';
 import { loadConfig } from '../lib/config';
 import { createDb, type Db } from '../db/connection';
 import { createLogger } from '../lib/logger';
@@ -88,6 +90,21 @@ test('every state-changing request is audited: who, what, when, request ID, outc
   expect(rows[0]).toMatchObject({ role: 'hr', method: 'POST', path: '/v1/vouchers', status: 400, outcome: 'refused', problem_code: 'INVALID_REQUEST' });
   expect(rows[0].principal_id).toMatch(/^hr-/);
   expect(rows[1]).toMatchObject({ principal_id: null, status: 401, problem_code: 'UNAUTHENTICATED' });
+});
+
+test('audit rows still buffered when the API stops are written by drainAuditLogs, not lost', async () => {
+  // A flush interval far longer than the test: only the drain can write the row in time.
+  const a = express().use(auditLog(db, createLogger('silent'), { flushMs: 60_000 }));
+  a.post('/v1/x', (_req, res) => {
+    res.setHeader('x-request-id', 'audit-drain-1');
+    res.status(204).end();
+  });
+  expect((await request(a).post('/v1/x')).status).toBe(204);
+  expect(await db('audit_log').where({ request_id: 'audit-drain-1' })).toHaveLength(0);
+  await drainAuditLogs();
+  expect(await db('audit_log').where({ request_id: 'audit-drain-1' })).toMatchObject([{ method: 'POST', path: '/v1/x', status: 204, outcome: 'ok' }]);
+  await drainAuditLogs(); // nothing left: written once
+  expect(await db('audit_log').where({ request_id: 'audit-drain-1' })).toHaveLength(1);
 });
 
 test('NUL characters in bodies, queries or paths are refused with 400 before they reach PostgreSQL', async () => {

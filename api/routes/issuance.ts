@@ -20,7 +20,7 @@ import { isPriorityGroup, validatePersonRecord } from '../../eligibility/engine'
 import { isValidResidentId, maskTail } from '../../lib/pii';
 import { localIso } from '../../policy/calendar';
 import { isShaoxingDistrict } from '../../policy/districts';
-import { issuanceWorkflowId, LIST_CHUNK_SIZE, LIST_ID_PATTERN, LIST_PARALLEL_CHUNKS, type IssuanceProgress } from '../../workflows/issuance/contract';
+import { issuanceWorkflowId, LIST_ID_PATTERN, LIST_PARALLEL_CHUNKS, listChunkSize, type IssuanceProgress } from '../../workflows/issuance/contract';
 import { issuanceProgressQuery } from '../../workflows/issuance/messages';
 import type { bulkIssuanceWorkflow } from '../../workflows/issuance/bulk';
 import { CLAIM_CHANNELS, TERMINAL_STATUSES, VOUCHER_NO_PATTERN, VOUCHER_TASK_QUEUE, voucherWorkflowId, type VoucherSnapshot } from '../../workflows/voucher/contract';
@@ -413,7 +413,7 @@ export function issuanceRoutes(deps: ApiDeps): Router {
           await client.workflow.start<typeof bulkIssuanceWorkflow>('bulkIssuanceWorkflow', {
             workflowId: issuanceWorkflowId(meta.listId),
             taskQueue,
-            args: [{ listId: meta.listId, chunkSize: LIST_CHUNK_SIZE, parallelChunks: LIST_PARALLEL_CHUNKS }],
+            args: [{ listId: meta.listId, chunkSize: listChunkSize(rows.length), parallelChunks: LIST_PARALLEL_CHUNKS }],
             workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
             workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
             staticSummary: `trainee list ${meta.listId} · ${meta.district} · ${meta.occupationCode}`,

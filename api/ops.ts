@@ -66,15 +66,15 @@ export function createMetrics() {
 }
 
 /**
- * Audit logs with rows buffered or being written, process-wide. `drainAuditLogs` writes them all and
- * waits: the API calls it on shutdown after the server has stopped answering and before its pool is
- * destroyed, so a row buffered in that moment is written rather than lost (or raced against the pool's
- * destruction).
+ * The drain of every audit log of the process (one per app). `drainAuditLogs` writes their buffered
+ * rows and waits for writes in flight: the API calls it on shutdown after the server has stopped
+ * answering and before its pool is destroyed, so a row buffered in that moment is written rather than
+ * lost (or raced against the pool's destruction).
  */
-const busyAuditLogs = new Set<() => Promise<void>>();
+const auditLogDrains = new Set<() => Promise<void>>();
 
 export async function drainAuditLogs(): Promise<void> {
-  await Promise.all([...busyAuditLogs].map((drain) => drain()));
+  await Promise.all([...auditLogDrains].map((drain) => drain()));
 }
 
 /**
@@ -103,16 +103,13 @@ export function auditLog(db: Db, logger: Logger, o: { flushMs?: number; maxRows?
         () => undefined,
         (err: unknown) => logger.error({ err, rows: batch.length }, 'audit log write failed'),
       )
-      .finally(() => {
-        writing.delete(write);
-        if (rows.length === 0 && writing.size === 0) busyAuditLogs.delete(drain);
-      });
+      .finally(() => writing.delete(write));
     writing.add(write);
   };
-  const drain = async () => {
+  auditLogDrains.add(async () => {
     flush();
     await Promise.all([...writing]);
-  };
+  });
   return (req: Request, res: Response, next: NextFunction) => {
     if (!['POST', 'PUT', 'PATCH', 'DELETE'].includes(req.method)) return next();
     res.on('finish', () => {
@@ -128,7 +125,6 @@ export function auditLog(db: Db, logger: Logger, o: { flushMs?: number; maxRows?
         request_id: String(res.getHeader('x-request-id') ?? ''),
         problem_code: (res.locals.problemCode as string | undefined) ?? null,
       });
-      busyAuditLogs.add(drain);
       if (rows.length >= maxRows) flush();
       else timer ??= setTimeout(flush, flushMs);
     });

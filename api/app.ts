@@ -114,7 +114,7 @@ export function createApp(deps: ApiDeps) {
   app.use('/v1/public', contract, publicRoutes(deps));
 
   const v1 = express.Router();
-  v1.use(auditLog(db, logger)); // first, so refused authentications are recorded too
+  v1.use(auditLog(db, logger, { flushMs: deps.auditFlushMs })); // first, so refused authentications are recorded too
   v1.use(authenticate(db, deps.principalCache));
   v1.use(perPrincipalLimit(deps.rateLimitPerMinute ?? 600));
   v1.use(specialBodies()); // trainee lists and reconciliation files: read before the contract checks them

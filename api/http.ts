@@ -29,6 +29,8 @@ export interface ApiDeps {
   temporalUiOrigin?: string;
   /** Cache of authenticated principals, kept true by PostgreSQL notifications (absent: every request looks its key up). */
   principalCache?: PrincipalCache;
+  /** How long an audit row may wait to be written in a batch (default 25 ms; api/ops.ts `auditLog`). */
+  auditFlushMs?: number;
 }
 
 export const asyncRoute =

@@ -23,6 +23,8 @@ export interface ApiOptions {
   temporalUiOrigin: string;
   /** Idle keep-alive connections are closed after this (lib/config.ts `apiKeepAliveTimeoutMs`). */
   keepAliveTimeoutMs: number;
+  /** How long an audit row may wait to be written in a batch (default 25 ms). */
+  auditFlushMs?: number;
 }
 
 /**
@@ -55,7 +57,7 @@ export async function startApi(opts: ApiOptions) {
   // Known API keys skip the database lookup; revocations reach the cache by LISTEN/NOTIFY at once.
   const principalCache = new PrincipalCache(db, logger);
   await principalCache.start();
-  const app = createApp({ db, client, pii: new Pii(opts), logger, codecKeys: opts.codecKeys, temporalUiOrigin: opts.temporalUiOrigin, principalCache });
+  const app = createApp({ db, client, pii: new Pii(opts), logger, codecKeys: opts.codecKeys, temporalUiOrigin: opts.temporalUiOrigin, principalCache, auditFlushMs: opts.auditFlushMs });
   const server = await listenApi(app, opts.port, opts.keepAliveTimeoutMs);
   logger.info({ port: opts.port, keepAliveTimeoutMs: server.keepAliveTimeout }, 'API listening');
   return {

@@ -4,14 +4,14 @@ import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createApp } from '../api/app';
-import { listenApi } from '../api/main';
+import { listenApi, startApi } from '../api/main';
 import { auditLog, drainAuditLogs } from '../api/ops';
 import express from 'express';
 import { loadConfig } from '../lib/config';
 import { createDb, type Db } from '../db/connection';
 import { createLogger } from '../lib/logger';
 import { bearer, keyFor } from './helpers/api';
-import { testDb, testPii, timeSkippingEnv } from './helpers/env';
+import { testCodecKeys, testDb, testPii, timeSkippingEnv } from './helpers/env';
 
 let env: TestWorkflowEnvironment;
 let db: Db;
@@ -105,6 +105,38 @@ test('audit rows still buffered when the API stops are written by drainAuditLogs
   expect(await db('audit_log').where({ request_id: 'audit-drain-1' })).toMatchObject([{ method: 'POST', path: '/v1/x', status: 204, outcome: 'ok' }]);
   await drainAuditLogs(); // nothing left: written once
   expect(await db('audit_log').where({ request_id: 'audit-drain-1' })).toHaveLength(1);
+});
+
+test('the API process stopping in order (startApi().stop(), what SIGTERM runs) writes its answered requests\' audit rows before it closes its pool', async () => {
+  const cfg = loadConfig();
+  const level = process.env.LOG_LEVEL;
+  process.env.LOG_LEVEL = 'silent'; // startApi's own logger
+  const api = await startApi({
+    databaseUrl: process.env.TEST_DATABASE_URL!,
+    temporalAddress: env.address,
+    namespace: 'default',
+    port: 0,
+    personRefKey: cfg.personRefKey,
+    piiKey: cfg.piiKey,
+    codecKeys: testCodecKeys,
+    temporalUiOrigin: 'http://127.0.0.1:8233',
+    keepAliveTimeoutMs: 5_000,
+    // Far longer than the test: the row can only be written by stop(), not by the batch timer.
+    auditFlushMs: 60_000,
+  }).finally(() => (level === undefined ? delete process.env.LOG_LEVEL : (process.env.LOG_LEVEL = level)));
+  const { port } = api.server.address() as AddressInfo;
+  const refused = await fetch(`http://127.0.0.1:${port}/v1/vouchers/SX-0/check-ins`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-request-id': 'audit-stop-1' },
+    body: '{}',
+  });
+  expect(refused.status).toBe(401);
+  expect(await db('audit_log').where({ request_id: 'audit-stop-1' })).toHaveLength(0);
+  await api.stop();
+  expect(await db('audit_log').where({ request_id: 'audit-stop-1' })).toMatchObject([
+    { method: 'POST', path: '/v1/vouchers/SX-0/check-ins', status: 401, outcome: 'refused', problem_code: 'UNAUTHENTICATED' },
+  ]);
+  expect(api.server.listening).toBe(false);
 });
 
 test('NUL characters in bodies, queries or paths are refused with 400 before they reach PostgreSQL', async () => {

@@ -70,6 +70,8 @@ export interface ApiOverheadSizes {
   rounds: number;
   /** Sessions each voucher checks in per round and side: requests per round = vouchers × this. */
   sessionsPerRound: number;
+  /** Sessions each voucher checks in per side before the measured rounds (warm-up, not counted). */
+  warmupSessions: number;
 }
 
 /**
@@ -187,7 +189,7 @@ async function startSignalProcess(c: Pick<ApiOverheadContext, 'temporalAddress' 
 }
 
 export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSizes) {
-  const sessionsTotal = 5 /* warm-up of each side */ + 5 * z.rounds * z.sessionsPerRound;
+  const sessionsTotal = 5 * z.warmupSessions /* warm-up of each side */ + 5 * z.rounds * z.sessionsPerRound;
   c.log(`api: bringing ${z.vouchers} vouchers into training (classes of ${sessionsTotal} sessions)`);
   const vouchers = await c.prepare(z.vouchers, sessionsTotal);
   const institutions = [...new Set(vouchers.map((v) => v.institutionId))];
@@ -354,12 +356,12 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
   }
 
   try {
-    c.log(`api: warm-up (${V} requests per side)`);
-    await apiRound(1);
-    await bareSignalRound(1);
-    await apiLoopRound(1);
-    await signalInBenchRound(1);
-    await readModelSignalRound(1);
+    c.log(`api: warm-up (${V * z.warmupSessions} requests per side)`);
+    await apiRound(z.warmupSessions);
+    await bareSignalRound(z.warmupSessions);
+    await apiLoopRound(z.warmupSessions);
+    await signalInBenchRound(z.warmupSessions);
+    await readModelSignalRound(z.warmupSessions);
     // Per side: every call, and apart each client's first call of a round (the burst in which all 200
     // start at once) and the rest.
     const sides = ['api', 'signal', 'apiLoop', 'signalInBench', 'readModelSignal'] as const;

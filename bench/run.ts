@@ -10,7 +10,7 @@
  * alternate), BENCH_WARMUP (10), BENCH_CHECKINS (20), BENCH_CHECKINS_SCALED (60),
  * BENCH_SCALED_LIFECYCLES (100), BENCH_COLD_LIFECYCLES (100), BENCH_COLD_CACHE (2),
  * BENCH_MEMORY_VOUCHERS (200), BENCH_SETTLEMENT_ROWS (100000), BENCH_HISTORY_SAMPLE (5),
- * BENCH_API_CLIENTS (200), BENCH_API_VOUCHERS (200), BENCH_API_ROUNDS (2), BENCH_API_SESSIONS (5 per round
+ * BENCH_API_CLIENTS (200), BENCH_API_VOUCHERS (200), BENCH_API_ROUNDS (2), BENCH_API_WARMUP (5 sessions per voucher and side, before the rounds), BENCH_API_SESSIONS (5 per round
  * and side), BENCH_BULK_ROWS (10000), BENCH_BULK_CONCURRENCY (32),
  * BENCH_COST_LIFECYCLES (5), BENCH_START_COST_STARTS (1000), BENCH_START_COST_ROUNDS (2),
  * BENCH_START_COST_VARIANTS (bench/start-cost.ts), BENCH_ONLY (comma list of: efficiency,scaling,cold,
@@ -74,6 +74,7 @@ const SIZES = {
   apiVouchers: envInt('BENCH_API_VOUCHERS', 200),
   apiRounds: Math.max(1, envInt('BENCH_API_ROUNDS', 2)),
   apiSessionsPerRound: Math.max(1, envInt('BENCH_API_SESSIONS', 5)),
+  apiWarmupSessions: Math.max(1, envInt('BENCH_API_WARMUP', 5)),
   bulkRows: envInt('BENCH_BULK_ROWS', 10_000),
   // Starts in flight inside a bulk-issuance job: parallel chunks × starts per chunk (see bench/bulk-issuance.ts).
   bulkConcurrency: envInt('BENCH_BULK_CONCURRENCY', 32),
@@ -463,7 +464,7 @@ async function main(): Promise<void> {
               return out;
             },
           },
-          { clients: SIZES.apiClients, vouchers: SIZES.apiVouchers, rounds: SIZES.apiRounds, sessionsPerRound: SIZES.apiSessionsPerRound },
+          { clients: SIZES.apiClients, vouchers: SIZES.apiVouchers, rounds: SIZES.apiRounds, sessionsPerRound: SIZES.apiSessionsPerRound, warmupSessions: SIZES.apiWarmupSessions },
         );
         log(`api overhead p50 / p99 ratio ${JSON.stringify((figures.apiOverhead as { ratios: unknown }).ratios)}`);
       } finally {

@@ -188,8 +188,12 @@ async function startSignalProcess(c: Pick<ApiOverheadContext, 'temporalAddress' 
   return p;
 }
 
+/** The sides of every round: the two measured ones and the three decomposition sides. Each takes its own sessions. */
+const SIDES = ['api', 'signal', 'apiLoop', 'signalInBench', 'readModelSignal'] as const;
+type Side = (typeof SIDES)[number];
+
 export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSizes) {
-  const sessionsTotal = 5 * z.warmupSessions /* warm-up of each side */ + 5 * z.rounds * z.sessionsPerRound;
+  const sessionsTotal = SIDES.length * (z.warmupSessions + z.rounds * z.sessionsPerRound);
   c.log(`api: bringing ${z.vouchers} vouchers into training (classes of ${sessionsTotal} sessions)`);
   const vouchers = await c.prepare(z.vouchers, sessionsTotal);
   const institutions = [...new Set(vouchers.map((v) => v.institutionId))];
@@ -364,10 +368,9 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
     await readModelSignalRound(z.warmupSessions);
     // Per side: every call, and apart each client's first call of a round (the burst in which all 200
     // start at once) and the rest.
-    const sides = ['api', 'signal', 'apiLoop', 'signalInBench', 'readModelSignal'] as const;
-    const steady = Object.fromEntries(sides.map((k) => [k, [] as number[]])) as Record<(typeof sides)[number], number[]>;
-    const first = Object.fromEntries(sides.map((k) => [k, [] as number[]])) as Record<(typeof sides)[number], number[]>;
-    const take = (k: (typeof sides)[number], r: { first: number[]; steady: number[]; errors: string[] }) => {
+    const steady = Object.fromEntries(SIDES.map((k) => [k, [] as number[]])) as Record<Side, number[]>;
+    const first = Object.fromEntries(SIDES.map((k) => [k, [] as number[]])) as Record<Side, number[]>;
+    const take = (k: Side, r: { first: number[]; steady: number[]; errors: string[] }) => {
       steady[k].push(...r.steady);
       first[k].push(...r.first);
       errors.push(...r.errors);
@@ -399,7 +402,7 @@ export async function measureApiOverhead(c: ApiOverheadContext, z: ApiOverheadSi
     // Every check-in counted exactly once: the read model holds every session's minutes.
     const wrong = await mismatched();
     const historyByWindow = await historiesByWindow(vouchers.slice(0, Math.min(V, 50)).map((v) => v.voucherNo));
-    const all = (k: (typeof sides)[number]) => summary([...first[k], ...steady[k]]);
+    const all = (k: Side) => summary([...first[k], ...steady[k]]);
     const a = all('api');
     const s = all('signal');
     const cpuPerCheckIn = (k: 'api' | 'signal') => {

@@ -11,7 +11,7 @@ import { localIso } from '../policy/calendar';
 import { POLICY_VERSIONS } from '../policy/policy';
 import { voucherWorkflowId } from '../workflows/voucher/contract';
 import { stateQuery } from '../workflows/voucher/messages';
-import { bearer, claimVoucher, keyFor, testApp } from './helpers/api';
+import { approvedInstitutionViaApi, bearer, claimVoucher, keyFor, testApp } from './helpers/api';
 import { testPii } from './helpers/env';
 import { eventually, timeSkippingWorld, type World } from './helpers/world';
 import { makeCatalogueEntry, makeClass, makeInstitution, makePerson, uniqueOccupation, type PersonFixture } from './helpers/fixtures';
@@ -51,13 +51,7 @@ async function syncClock(): Promise<number> {
   return clock;
 }
 
-async function approvedInstitution(): Promise<{ id: string; key: string }> {
-  const reg = await request(app).post('/v1/institutions').set(bearer(operator)).send({ name: 'Shaoxing Skills School', district: '330602' });
-  expect(reg.status).toBe(201);
-  const ok = await request(app).post(`/v1/institutions/${reg.body.id}/approve`).set(bearer(hr)).send({});
-  expect(ok.status).toBe(200);
-  return { id: reg.body.id, key: await keyFor(db, 'institution', { institutionId: reg.body.id }) };
-}
+const approvedInstitution = () => approvedInstitutionViaApi(app, db, { operator, hr }, { name: 'Shaoxing Skills School' });
 
 interface SessionSpec {
   sessionId: string;

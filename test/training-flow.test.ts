@@ -12,7 +12,7 @@ import type { Db } from '../db/connection';
 import { localIso } from '../policy/calendar';
 import { voucherWorkflowId } from '../workflows/voucher/contract';
 import { stateQuery } from '../workflows/voucher/messages';
-import { bearer, claimVoucher, keyFor, testApp } from './helpers/api';
+import { approvedInstitutionViaApi, bearer, claimVoucher, keyFor, testApp } from './helpers/api';
 import { testPii } from './helpers/env';
 import { eventually, timeSkippingWorld, type World } from './helpers/world';
 import { makeCatalogueEntry, makeInstitution, makePerson, uniqueOccupation, type PersonFixture } from './helpers/fixtures';
@@ -48,12 +48,7 @@ async function syncClock(): Promise<number> {
   return clock;
 }
 
-async function approvedInstitution(): Promise<{ id: string; key: string }> {
-  const reg = await request(app).post('/v1/institutions').set(bearer(operator)).send({ name: 'Yuecheng Vocational School', district: '330602' });
-  expect(reg.status).toBe(201);
-  expect((await request(app).post(`/v1/institutions/${reg.body.id}/approve`).set(bearer(hr)).send({})).status).toBe(200);
-  return { id: reg.body.id, key: await keyFor(db, 'institution', { institutionId: reg.body.id }) };
-}
+const approvedInstitution = () => approvedInstitutionViaApi(app, db, { operator, hr }, { name: 'Yuecheng Vocational School' });
 
 async function activatedVoucher(occupationCode: string, given?: PersonFixture) {
   const person = given ?? (await makePerson(db, testPii));

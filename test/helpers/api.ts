@@ -34,3 +34,20 @@ export async function claimVoucher(
   if (r.status !== 201 && r.status !== 200) throw new Error(`claim of ${voucherNo} answered ${r.status}: ${JSON.stringify(r.body)}`);
   return r;
 }
+
+/**
+ * An institution registered by an operator and approved by the district's HR bureau through the API,
+ * with an API key of its own.
+ */
+export async function approvedInstitutionViaApi(
+  app: Parameters<typeof request>[0],
+  db: Db,
+  keys: { operator: string; hr: string },
+  o: { name: string; district?: string },
+): Promise<{ id: string; key: string }> {
+  const reg = await request(app).post('/v1/institutions').set(bearer(keys.operator)).send({ name: o.name, district: o.district ?? '330602' });
+  if (reg.status !== 201) throw new Error(`institution registration answered ${reg.status}: ${JSON.stringify(reg.body)}`);
+  const ok = await request(app).post(`/v1/institutions/${reg.body.id}/approve`).set(bearer(keys.hr)).send({});
+  if (ok.status !== 200) throw new Error(`institution approval answered ${ok.status}: ${JSON.stringify(ok.body)}`);
+  return { id: reg.body.id, key: await keyFor(db, 'institution', { institutionId: reg.body.id }) };
+}

@@ -19,7 +19,7 @@ import {
   type VoucherSnapshot,
 } from '../workflows/voucher/contract';
 import { activateUpdate, checkInSignal, completeSignal, enrolUpdate, revokeSignal, stateQuery } from '../workflows/voucher/messages';
-import { authenticate, requireRole, type Principal } from './auth';
+import { authenticate, ownInstitutionId, requireRole, type Principal } from './auth';
 import { codecRoutes } from './codec-server';
 import { contractValidator, docsRoutes } from './openapi';
 import { idempotency } from './idempotency';
@@ -237,8 +237,7 @@ export function createApp(deps: ApiDeps) {
     requireRole('institution'),
     asyncRoute(async (req, res) => {
       const body = parse(EnrolBody, req.body);
-      const institutionId = req.principal!.institutionId;
-      if (!institutionId) throw new Problem(403, 'FORBIDDEN_SCOPE', 'institution principal has no institution');
+      const institutionId = ownInstitutionId(req);
       assertOpen(await snapshot(String(req.params.no))); // 404 for unknown vouchers; the holder hands the number to the institution
       try {
         const no = String(req.params.no);

@@ -107,6 +107,13 @@ export function hrDistrict(req: Request): string {
   return district;
 }
 
+/** The institution an institution principal acts for (403 FORBIDDEN_SCOPE for a key bound to none). */
+export function ownInstitutionId(req: Request): string {
+  const institutionId = req.principal!.institutionId;
+  if (!institutionId) throw new Problem(403, 'FORBIDDEN_SCOPE', 'institution principal has no institution');
+  return institutionId;
+}
+
 export function requireRole(...roles: Role[]) {
   return (req: Request, _res: Response, next: NextFunction) => {
     if (!req.principal || !roles.includes(req.principal.role)) next(new Problem(403, 'FORBIDDEN_ROLE', `needs role ${roles.join(' or ')}`));

@@ -17,6 +17,7 @@ const name = `${new URL(server).pathname.slice(1)}_principal_scope`.slice(0, 63)
 let db: Db;
 let client: Client;
 const LEGACY_KEY = 'vk_legacy-hr_0123456789abcdefghijklmnopqrstuv';
+const LEGACY_INSTITUTION_KEY = 'vk_legacy-inst_0123456789abcdefghijklmnopqrst';
 
 beforeAll(async () => {
   db = createDb(await createDatabase(server, name), { max: 5 });
@@ -24,6 +25,7 @@ beforeAll(async () => {
   for (let i = 0; i < 11; i++) await db.migrate.up({ migrationSource: MIGRATION_SOURCE });
   expect((await db.migrate.currentVersion({ migrationSource: MIGRATION_SOURCE })).toString()).toBe('011');
   await db('principals').insert({ id: 'legacy-hr', key_hash: hashKey(LEGACY_KEY), role: 'hr', district: null });
+  await db('principals').insert({ id: 'legacy-inst', key_hash: hashKey(LEGACY_INSTITUTION_KEY), role: 'institution', institution_id: null });
   await migrateLatest(db);
   // These routes answer from PostgreSQL alone; no Temporal server is needed (nothing listens here).
   client = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1', interceptors: [] }) });
@@ -45,6 +47,21 @@ test('a principal stored without its scope before the migration stays, and gets 
   expect(answers.map((r) => [r.status, r.body.code])).toEqual(Array.from({ length: 8 }, () => [403, 'FORBIDDEN_SCOPE']));
   expect(await db('principals').where({ id: 'legacy-hr' }).update({ revoked_at: db.fn.now() })).toBe(1);
   expect((await request(app).get('/v1/budgets').set(bearer(LEGACY_KEY))).status).toBe(401);
+});
+
+test('an institution key stored without its institution gets 403 FORBIDDEN_SCOPE from the institution routes, and nothing is written', async () => {
+  const app = testApp(db, client, 'unused');
+  const lists = async () => Number((await db('trainee_lists').count<{ n: string }[]>({ n: '*' }))[0]!.n);
+  const before = await lists();
+  const answers = await Promise.all([
+    request(app).post('/v1/trainee-lists').set(bearer(LEGACY_INSTITUTION_KEY)).send({ listId: 'L1', district: '330602', occupationCode: 'X', rows: [] }),
+    request(app).post('/v1/vouchers/SX3306022041000001/enrol').set(bearer(LEGACY_INSTITUTION_KEY)).send({ classId: 'C1', review: { passed: true } }),
+  ]);
+  expect(answers.map((r) => [r.status, r.body.code])).toEqual([
+    [403, 'FORBIDDEN_SCOPE'],
+    [403, 'FORBIDDEN_SCOPE'],
+  ]);
+  expect(await lists()).toBe(before);
 });
 
 test('PostgreSQL refuses a new principal without its scope, and taking the scope off one in use', async () => {

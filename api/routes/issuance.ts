@@ -26,7 +26,7 @@ import type { bulkIssuanceWorkflow } from '../../workflows/issuance/bulk';
 import { CLAIM_CHANNELS, TERMINAL_STATUSES, VOUCHER_NO_PATTERN, VOUCHER_TASK_QUEUE, voucherWorkflowId, type VoucherSnapshot } from '../../workflows/voucher/contract';
 import { initialSnapshot } from '../../workflows/voucher/initial-state';
 import { claimUpdate, stateQuery } from '../../workflows/voucher/messages';
-import { hrDistrict, requireRole, type Principal } from '../auth';
+import { hrDistrict, ownInstitutionId, requireRole, type Principal } from '../auth';
 import { asyncRoute, hasNul, keysetPage, parse, type ApiDeps } from '../http';
 import { disclose } from '../disclosure';
 import { Problem } from '../problem';
@@ -352,8 +352,8 @@ export function issuanceRoutes(deps: ApiDeps): Router {
     asyncRoute(async (req, res) => {
       // This route parses its own (large) body, after the app-wide NUL guard.
       if (hasNul(req.body)) throw new Problem(400, 'INVALID_REQUEST', 'NUL characters are not allowed');
-      const institutionId = req.principal!.institutionId;
-      const inst = institutionId ? await db('institutions').where({ id: institutionId }).first() : undefined;
+      const institutionId = ownInstitutionId(req);
+      const inst = await db('institutions').where({ id: institutionId }).first();
       if (!inst) throw new Problem(403, 'FORBIDDEN_SCOPE', 'institution principal has no institution');
       const rule = inst.kind === 'industry_department' ? 'R2.6' : 'R2.5';
       if (inst.status !== 'approved') {

@@ -14,7 +14,7 @@ import { FUNDING_SOURCES } from '../../activities/settlement-decision';
 import type { Db } from '../../db/connection';
 import { localIso } from '../../policy/calendar';
 import { isShaoxingDistrict } from '../../policy/districts';
-import { requireRole, type Principal } from '../auth';
+import { ownInstitutionId, requireRole, type Principal } from '../auth';
 import { planPerformance } from '../performance';
 import { asyncRoute, parse, type ApiDeps } from '../http';
 import { Problem } from '../problem';
@@ -137,7 +137,7 @@ export function planRoutes(deps: ApiDeps): Router {
     requireRole('institution'),
     asyncRoute(async (req, res) => {
       const body = parse(PlanBody, req.body);
-      const dept = req.principal!.institutionId ? await db('institutions').where({ id: req.principal!.institutionId }).first() : undefined;
+      const dept = await db('institutions').where({ id: ownInstitutionId(req) }).first();
       if (!dept) throw new Problem(403, 'FORBIDDEN_SCOPE', 'institution principal has no institution');
       if (dept.kind !== 'industry_department') throw new Problem(403, 'NOT_AN_INDUSTRY_DEPARTMENT', 'only industry departments file training plans', 'R2.6');
       if (dept.status !== 'approved') throw new Problem(422, 'INSTITUTION_NOT_APPROVED', `the department is ${dept.status}, not approved`, 'R2.6');

@@ -22,7 +22,7 @@ import {
 import { classCompletionQuery, institutionStateQuery, reapproveSignal } from '../../workflows/training/messages';
 import { VOUCHER_NO_PATTERN, VOUCHER_TASK_QUEUE, VoucherStatus, voucherWorkflowId, type VoucherSnapshot } from '../../workflows/voucher/contract';
 import { checkInSignal, stateQuery } from '../../workflows/voucher/messages';
-import { hrDistrict, requireRole } from '../auth';
+import { hrDistrict, ownInstitutionId, requireRole } from '../auth';
 import { asyncRoute, parse, type ApiDeps } from '../http';
 import { freshReads } from '../single-flight';
 import { Problem } from '../problem';
@@ -357,8 +357,7 @@ export function trainingRoutes(deps: ApiDeps): Router {
     requireRole('institution'),
     asyncRoute(async (req, res) => {
       const body = parse(ClassBody, req.body);
-      const institutionId = req.principal!.institutionId;
-      if (!institutionId) throw new Problem(403, 'FORBIDDEN_SCOPE', 'institution principal has no institution');
+      const institutionId = ownInstitutionId(req);
       const inst = await institutionOr404(institutionId);
       if (inst.status === 'rectification') throw new Problem(422, 'INSTITUTION_UNDER_RECTIFICATION', 'no new classes while under rectification', 'R4.4');
       if (inst.status !== 'approved') throw new Problem(422, 'INSTITUTION_NOT_APPROVED', `status is ${inst.status}`, 'R4.1');
